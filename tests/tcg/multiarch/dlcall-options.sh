@@ -1,0 +1,77 @@
+#!/bin/sh
+#
+# Check how the dlcall plugin takes its option and refuses what it
+# cannot serve: each accepted syscall_num runs dlcall-test on that
+# number, each refusal must make QEMU exit non-zero with the plugin's
+# one-line message.
+#
+# usage: dlcall-options.sh QEMU PLUGIN DLCALL-TEST
+#        dlcall-options.sh --refused QEMU PLUGIN GUEST-BINARY
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+refused_guest=
+if [ "$1" = --refused ]; then
+    refused_guest=1
+    shift
+fi
+qemu=$1
+plugin=$2
+guest=$3
+fails=0
+
+fail() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+
+# accept OPTIONS NUMBER: the plugin loads and serves NUMBER
+accept() {
+    $qemu -plugin "$plugin$1" -E DLCALL_SYSCALL="$2" "$guest" ||
+        fail "'$1' was refused, or dlcall-test failed on syscall $2"
+}
+
+# refuse OPTIONS MESSAGE [QEMU-OPTION...]: QEMU fails, saying MESSAGE
+refuse() {
+    opts=$1
+    msg=$2
+    shift 2
+    if out=$($qemu "$@" -plugin "$plugin$opts" "$guest" 2>&1); then
+        fail "'$opts' was accepted"
+    elif ! printf '%s\n' "$out" | grep -q "^dlcall: .*$msg"; then
+        fail "'$opts' gave no message saying '$msg':"
+        printf '%s\n' "$out"
+    fi
+}
+
+if [ -n "$refused_guest" ]; then
+    refuse "" "must both be 64-bit little-endian"
+    exit $((fails != 0))
+fi
+
+accept "" 4096
+accept ",syscall_num=4096" 4096
+accept ",syscall_num=5000" 5000
+accept ",syscall_num=0x2000" 8192
+accept ",syscall_num=010001" 4097
+accept ",syscall_num=2147483647" 2147483647
+
+refuse ",syscall_num=" "needs a value"
+refuse ",syscall_num=-5000" "not a non-negative number"
+refuse ",syscall_num=abc" "not a non-negative number"
+refuse ",syscall_num=5000x" "is not a number"
+refuse ",syscall_num=4095" "out of range"
+refuse ",syscall_num=0" "out of range"
+refuse ",syscall_num=2147483648" "out of range"
+refuse ",syscall_num=0x100000000" "out of range"
+refuse ",syscall_num=99999999999999999999999" "out of range"
+refuse ",verbose=on" "unknown option"
+
+# A non-zero guest_base: dlcall-test fails (every call gets ENOSYS),
+# and the plugin says why, once.
+refuse "" "guest_base is 0x100000000000, not 0" -B 0x100000000000
+count=$($qemu -B 0x100000000000 -plugin "$plugin" "$guest" 2>&1 |
+        grep -c '^dlcall: guest_base')
+[ "$count" = 1 ] || fail "guest_base message given $count times, not once"
+
+exit $((fails != 0))

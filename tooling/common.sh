@@ -1,0 +1,37 @@
+# Shared settings for the tooling scripts; sourced, not run.
+# Every path is relative to the top of the repository.
+
+set -eu
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$TOP/build
+PRISTINE=$BUILD/pristine        # symlink to the unpacked QEMU source
+TREE=$BUILD/qemu                # patched tree, a git repository
+SCRATCH=$BUILD/qemu-scratch     # worktree where history is rewritten
+SERIES=$TOP/patches/series
+
+# Commits made by the tooling need an identity even on a fresh machine.
+export GIT_AUTHOR_NAME="${GIT_AUTHOR_NAME:-dlcall tooling}"
+export GIT_AUTHOR_EMAIL="${GIT_AUTHOR_EMAIL:-dlcall@localhost}"
+export GIT_COMMITTER_NAME="${GIT_COMMITTER_NAME:-$GIT_AUTHOR_NAME}"
+export GIT_COMMITTER_EMAIL="${GIT_COMMITTER_EMAIL:-$GIT_AUTHOR_EMAIL}"
+
+say() {
+    printf '%s: %s\n' "$(basename "$0")" "$*"
+}
+
+die() {
+    printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2
+    exit 1
+}
+
+# series_lines: one line per patch, "PATCH [NEW-FILE...]": the patch,
+# then the files the project adds to QEMU with that patch's commit.
+# In patches/series the new files follow their patch on indented lines.
+series_lines() {
+    sed -e 's/#.*//' "$SERIES" | awk '
+        /^[[:space:]]*$/ { next }
+        /^[[:space:]]/ { line = line " " $1; next }
+        { if (line != "") print line; line = $1 }
+        END { if (line != "") print line }'
+}
