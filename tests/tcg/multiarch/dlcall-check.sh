@@ -1,19 +1,24 @@
 #!/bin/sh
 #
-# Check how the dlcall plugin takes its option and refuses what it
-# cannot serve: each accepted syscall_num runs dlcall-test on that
-# number, each refusal must make QEMU exit non-zero with the plugin's
-# one-line message.
+# Checks of the dlcall plugin that a single guest run cannot make.
 #
-# usage: dlcall-options.sh QEMU PLUGIN DLCALL-TEST
-#        dlcall-options.sh --refused QEMU PLUGIN GUEST-BINARY
+# dlcall-check.sh options QEMU PLUGIN DLCALL-TEST
+#   The option: each accepted syscall_num runs dlcall-test on that
+#   number; each bad value, an unknown option and a non-zero guest_base
+#   must make QEMU exit non-zero with the plugin's one-line message.
+# dlcall-check.sh refused QEMU PLUGIN GUEST
+#   The plugin must refuse to load for this guest.
+# dlcall-check.sh no-leaks PLUGIN-LOG
+#   Every process of the run closed all the libraries it opened.
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
-refused_guest=
-if [ "$1" = --refused ]; then
-    refused_guest=1
-    shift
+mode=$1
+shift
+if [ "$mode" = no-leaks ]; then
+    grep -q "^dlcall: 0 library handles open at exit" "$1" &&
+        ! grep "library handles open at exit" "$1" | grep -v "^dlcall: 0 "
+    exit
 fi
 qemu=$1
 plugin=$2
@@ -44,7 +49,7 @@ refuse() {
     fi
 }
 
-if [ -n "$refused_guest" ]; then
+if [ "$mode" = refused ]; then
     refuse "" "must both be 64-bit little-endian"
     exit $((fails != 0))
 fi
