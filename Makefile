@@ -30,7 +30,8 @@ EXAMPLES := $(MAKE) -f examples/zlib/Makefile QEMU_BUILD=$(QEMU_BUILD) \
 	GUESTS="$(GUESTS)"
 
 .PHONY: all demo deps fetch prepare build build-noplugins check check-tcg \
-	check-noplugins check-series check-examples refresh series clean
+	check-noplugins check-series check-each check-examples bench refresh \
+	series clean
 
 # The steps share build/; each sub-make runs its own jobs in parallel.
 .NOTPARALLEL:
@@ -71,11 +72,24 @@ check-noplugins: build-noplugins
 check-series: build
 	@tooling/export
 
+# Not part of check (it takes about ten minutes): each patch builds alone.
+check-each: prepare
+	@tooling/check-each
+
 check-examples: build
 	@$(EXAMPLES) check
 
 check: check-series check-tcg check-noplugins check-examples
 	@echo "check: all passed"
+
+# Benchmarks: a table in build/bench/results.md and a chart beside it.
+# SIZE (zlib MiB), RUNS, ZLIB_RUNS and COUNT tune them; see bench/run.sh.
+bench: build
+	@SRC=build/pristine tooling/build qemu-pristine \
+		--target-list=x86_64-linux-user --enable-plugins --disable-docs
+	@$(EXAMPLES) all
+	@$(MAKE) -f bench/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)" \
+		SIZE=$(SIZE)
 
 # Turn edits made in build/qemu back into patches/ (PATCH=name to pick one).
 refresh:

@@ -49,6 +49,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,6 +68,7 @@ enum dlcall_op {
     DLCALL_INVOKE_PROC = 5,
 };
 
+#define DLCALL_DEFAULT_SYSCALL 4096
 /* Lower numbers could be real system calls on some target. */
 #define DLCALL_MIN_SYSCALL 4096
 
@@ -78,14 +80,18 @@ static const char *const supported_targets[] = {
     "x86_64", "aarch64", "riscv64", "ppc64le", NULL
 };
 
-static int64_t syscall_num = DLCALL_MIN_SYSCALL;
+static int64_t syscall_num = DLCALL_DEFAULT_SYSCALL;
 
 /* guest_base as learnt from the first translation: see vcpu_tb_trans(). */
 enum { BASE_UNKNOWN, BASE_ZERO, BASE_NONZERO };
 static int guest_base_state = BASE_UNKNOWN;
 static uint64_t guest_base;
 
-/* Handles LOAD_LIBRARY returned, with how many times it returned each. */
+/*
+ * Handles LOAD_LIBRARY returned, with how many times it returned each.
+ * The lock is held across dlopen, dlsym and dlclose, so that no handle
+ * is closed while another guest thread uses it.
+ */
 static GMutex handles_lock;
 static GHashTable *handles;
 
@@ -246,20 +252,6 @@ static int load_library(uint64_t path_addr, int flags, uint64_t handle_out)
     return 0;
 }
 
-/* Is handle one that dlsym() can take: from LOAD_LIBRARY, or special? */
-static bool valid_handle(void *handle)
-{
-    bool known;
-
-    if (handle == RTLD_DEFAULT || handle == RTLD_NEXT) {
-        return true;
-    }
-    g_mutex_lock(&handles_lock);
-    known = g_hash_table_contains(handles, handle);
-    g_mutex_unlock(&handles_lock);
-    return known;
-}
-
 static int get_proc_address(void *handle, uint64_t name_addr,
                             uint64_t entry_out)
 {
@@ -274,7 +266,9 @@ static int get_proc_address(void *handle, uint64_t name_addr,
         return -EFAULT;
     }
 
-    if (!valid_handle(handle)) {
+    g_mutex_lock(&handles_lock);
+    if (handle != RTLD_DEFAULT && handle != RTLD_NEXT &&
+        !g_hash_table_contains(handles, handle)) {
         set_error("dlcall: %p is not a handle from LOAD_LIBRARY", handle);
     } else {
         dlerror();
@@ -285,6 +279,8 @@ static int get_proc_address(void *handle, uint64_t name_addr,
             set_error("%s", msg ? msg : "dlcall: symbol has the value NULL");
         }
     }
+    g_mutex_unlock(&handles_lock);
+
     return guest_write_ptr(entry_out, entry) ? 0 : -EFAULT;
 }
 
@@ -414,6 +410,20 @@ static bool dlcall_filter(unsigned int vcpu_index, int64_t num,
 }
 
 /* For the plugin log (-d plugin): a guest that closes what it opens gets 0. */
+/*
+ * A guest may fork while another of its threads holds the lock: take it
+ * around fork() so the child does not inherit it locked.
+ */
+static void prefork(void)
+{
+    g_mutex_lock(&handles_lock);
+}
+
+static void postfork(void)
+{
+    g_mutex_unlock(&handles_lock);
+}
+
 static void plugin_exit(qemu_plugin_id_t id, void *userdata)
 {
     g_autofree char *msg = g_strdup_printf(
@@ -499,6 +509,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
     }
 
     handles = g_hash_table_new(NULL, NULL);
+    pthread_atfork(prefork, postfork, postfork);
     qemu_plugin_register_vcpu_tb_trans_cb(id, vcpu_tb_trans);
     qemu_plugin_register_vcpu_syscall_filter_cb(id, dlcall_filter, NULL);
     qemu_plugin_register_atexit_cb(id, plugin_exit, NULL);

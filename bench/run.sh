@@ -1,0 +1,207 @@
+#!/bin/sh
+# Benchmarks of dlcall: the cost of one call and the speedup it buys,
+# against native and against QEMU's own work, in one session.
+#
+# Run by "make bench", which builds what it needs first.  Settings come
+# from the environment: QEMU_BUILD, GUESTS, SIZE (zlib input, MiB),
+# RUNS (runs of each call-cost figure), ZLIB_RUNS, COUNT (calls per
+# call-cost run) and OUT (where results.md and results.png go).
+#
+# Configurations that are compared are run interleaved, one after the
+# other in each round, and a comparison is the median of the per-round
+# ratios: the machine's speed drifts between rounds, much less within.
+
+set -eu
+
+: "${QEMU_BUILD:=build/qemu-build}" "${GUESTS:=x86_64 aarch64 riscv64}"
+: "${SIZE:=64}" "${RUNS:=7}" "${ZLIB_RUNS:=3}" "${COUNT:=200000}"
+: "${OUT:=build/bench}" "${PRISTINE:=build/qemu-pristine}"
+EX=build/examples
+PLUGIN=$QEMU_BUILD/contrib/plugins/libdlcall.so
+NOP=$(readlink -f "$OUT/libbench-nop.so")
+ADAPTER=$(readlink -f "$EX/libzdemo-adapter.so")
+RAW=$OUT/raw
+
+rm -rf "$RAW"
+mkdir -p "$RAW"
+
+# put NAME VALUE: record one raw figure
+put() {
+    echo "$2" >>"$RAW/$1"
+}
+
+# The median, and the min-max range, of the figures in a file.
+median() {
+    sort -g "$1" | awk '{ v[NR] = $1 }
+        END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+range() {
+    sort -g "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 }
+        END { printf "%g-%g", lo, hi }'
+}
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", a / b }'
+}
+
+# zdemo's total time in ms
+ztime() {
+    "$@" | sed -n 's/.*total \([0-9.]*\) ms.*/\1/p'
+}
+
+echo "bench: call costs, $RUNS rounds of $COUNT calls"
+for r in $(seq "$RUNS"); do
+    # The series' cost on syscalls no filter takes: QEMU without it.
+    if [ -x "$PRISTINE/qemu-x86_64" ] && [ -x "$OUT/callcost-x86_64" ]; then
+        before=$("$PRISTINE/qemu-x86_64" "$OUT/callcost-x86_64" getppid "$COUNT")
+        after=$("$QEMU_BUILD/qemu-x86_64" "$OUT/callcost-x86_64" getppid "$COUNT")
+        put unpatched-getppid "$before"
+        put patched-getppid "$after"
+        put patched-per-unpatched "$(ratio "$after" "$before")"
+    fi
+    call=$("$OUT/callcost-native" call "$COUNT")
+    ngetppid=$("$OUT/callcost-native" getppid "$COUNT")
+    nenosys=$("$OUT/callcost-native" enosys "$COUNT")
+    put native-call "$call"
+    put native-getppid "$ngetppid"
+    put native-enosys "$nenosys"
+    for g in $GUESTS; do
+        q=$QEMU_BUILD/qemu-$g
+        c=$OUT/callcost-$g
+        invoke=$("$q" -plugin "$PLUGIN" "$c" invoke "$COUNT" "$NOP")
+        enosys=$("$q" "$c" enosys "$COUNT")
+        getppid=$("$q" "$c" getppid "$COUNT")
+        loaded=$("$q" -plugin "$PLUGIN" "$c" getppid "$COUNT")
+        put "$g-invoke" "$invoke"
+        put "$g-enosys" "$enosys"
+        put "$g-getppid" "$getppid"
+        put "$g-getppid-plugin" "$loaded"
+        put "$g-invoke-per-enosys" "$(ratio "$invoke" "$enosys")"
+        put "$g-plugin-overhead" "$(ratio "$loaded" "$getppid")"
+    done
+    printf '.'
+done
+echo
+
+echo "bench: zlib, $SIZE MiB, $ZLIB_RUNS rounds"
+for r in $(seq "$ZLIB_RUNS"); do
+    native=$(ztime "$EX/zdemo-native" -m own -s "$SIZE")
+    put zlib-native "$native"
+    for g in $GUESTS; do
+        q=$QEMU_BUILD/qemu-$g
+        z=$EX/zdemo-$g
+        emulated=$(ztime "$q" "$z" -m own -s "$SIZE")
+        dlcall=$(ztime "$q" -plugin "$PLUGIN" "$z" -m dlcall -a "$ADAPTER" \
+                 -s "$SIZE")
+        put "zlib-$g-emulated" "$emulated"
+        put "zlib-$g-dlcall" "$dlcall"
+        put "zlib-$g-dlcall-per-native" "$(ratio "$dlcall" "$native")"
+        put "zlib-$g-emulated-per-dlcall" "$(ratio "$emulated" "$dlcall")"
+    done
+    printf '.'
+done
+echo
+
+# med NAME: "median (min-max)" of a raw figure
+med() {
+    printf '%s (%s)' "$(median "$RAW/$1")" "$(range "$RAW/$1")"
+}
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+{
+    echo "# dlcall benchmarks"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- machine: $cpu, $(nproc) cores, $(uname -sr)"
+    echo "- QEMU: $("$QEMU_BUILD/qemu-x86_64" --version | head -n 1), with the dlcall series"
+    echo "- command: \`make bench\` (GUESTS=\"$GUESTS\" SIZE=$SIZE RUNS=$RUNS ZLIB_RUNS=$ZLIB_RUNS COUNT=$COUNT)"
+    echo
+    echo "Each figure is the median of its rounds, with the min-max range"
+    echo "in parentheses. Ratios are medians of per-round ratios."
+    echo
+    echo "## Cost of one call (ns)"
+    echo
+    echo "| guest | INVOKE_PROC of a no-op | QEMU ENOSYS | QEMU getppid | INVOKE_PROC / ENOSYS |"
+    echo "|---|---|---|---|---|"
+    for g in $GUESTS; do
+        echo "| $g | $(med "$g-invoke") | $(med "$g-enosys") | $(med "$g-getppid") | $(med "$g-invoke-per-enosys") |"
+    done
+    echo "| native host | $(med native-call) (function call) | $(med native-enosys) | $(med native-getppid) | |"
+    echo
+    if [ -f "$RAW/patched-per-unpatched" ]; then
+        echo "## The series' cost on syscalls no filter takes (ns per getppid)"
+        echo
+        echo "qemu-x86_64 without any plugin, built from the same source"
+        echo "without and with the series."
+        echo
+        echo "| unpatched | patched | patched / unpatched |"
+        echo "|---|---|---|"
+        echo "| $(med unpatched-getppid) | $(med patched-getppid) | $(med patched-per-unpatched) |"
+        echo
+    fi
+    echo "## zlib: compress + uncompress of $SIZE MiB (ms)"
+    echo
+    echo "| guest | emulated (own zlib) | dlcall (host zlib) | native | dlcall / native | emulated / dlcall |"
+    echo "|---|---|---|---|---|---|"
+    for g in $GUESTS; do
+        echo "| $g | $(med "zlib-$g-emulated") | $(med "zlib-$g-dlcall") | $(med zlib-native) | $(med "zlib-$g-dlcall-per-native") | $(med "zlib-$g-emulated-per-dlcall") |"
+    done
+    echo
+    echo "## Plugin loaded but unused: getppid loop (ns per call)"
+    echo
+    echo "| guest | without plugin | with dlcall loaded | ratio |"
+    echo "|---|---|---|---|"
+    for g in $GUESTS; do
+        echo "| $g | $(med "$g-getppid") | $(med "$g-getppid-plugin") | $(med "$g-plugin-overhead") |"
+    done
+    echo
+    echo "## Method"
+    echo
+    echo "- Call costs: \`bench/callcost.c\`, built for each guest and for the"
+    echo "  host, times $COUNT calls in a loop with CLOCK_MONOTONIC and prints"
+    echo "  the mean per call. Every system call goes through dlcall.h's inline"
+    echo "  stub, so INVOKE_PROC, ENOSYS (number 4096, no plugin) and getppid"
+    echo "  differ only in what answers them. INVOKE_PROC calls an empty host"
+    echo "  function (\`bench/nop.c\`). One round runs every configuration once,"
+    echo "  back to back; there are $RUNS rounds."
+    echo "- zlib: \`examples/zlib/zdemo\`, level 6, on the same reproducible"
+    echo "  text-like input; guests link Debian's zlib source built for them,"
+    echo "  the host uses its installed zlib of the same version. The time is"
+    echo "  compress2 plus uncompress, taken inside the program. $ZLIB_RUNS rounds."
+    echo "- The plugin overhead compares the getppid loop without a plugin and"
+    echo "  with dlcall loaded but never called, in the same round."
+    echo "- Noise: the min-max ranges show how much the machine varied between"
+    echo "  rounds; compare ratios, which pair runs made seconds apart."
+    echo "- Raw figures: \`$RAW/\`, one file per figure, one line per round."
+} >"$OUT/results.md"
+
+# The chart: call costs and zlib times, side by side.
+for g in $GUESTS; do
+    echo "$g $(median "$RAW/$g-invoke") $(median "$RAW/$g-enosys") $(median "$RAW/$g-getppid")"
+done >"$OUT/calls.dat"
+echo "native $(median "$RAW/native-call") $(median "$RAW/native-enosys") $(median "$RAW/native-getppid")" >>"$OUT/calls.dat"
+for g in $GUESTS; do
+    echo "$g $(median "$RAW/zlib-$g-emulated") $(median "$RAW/zlib-$g-dlcall") $(median "$RAW/zlib-native")"
+done >"$OUT/zlib.dat"
+gnuplot <<EOF
+set terminal pngcairo size 1200,500 font ",10"
+set output "$OUT/results.png"
+set multiplot layout 1,2
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top left
+set grid ytics
+set title "Cost of one call (ns, median)"
+set ylabel "ns"
+plot "$OUT/calls.dat" using 2:xtic(1) title "INVOKE\\\\_PROC / function call", \
+     "" using 3 title "ENOSYS", "" using 4 title "getppid"
+set title "zlib, $SIZE MiB compress + uncompress (ms, median)"
+set ylabel "ms"
+plot "$OUT/zlib.dat" using 2:xtic(1) title "emulated", \
+     "" using 3 title "dlcall", "" using 4 title "native"
+unset multiplot
+EOF
+
+cat "$OUT/results.md"
+echo
+echo "bench: wrote $OUT/results.md and $OUT/results.png"
