@@ -36,8 +36,7 @@ median() {
         END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 range() {
-    sort -g "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 }
-        END { printf "%g-%g", lo, hi }'
+    sort -g "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo, hi }'
 }
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", a / b }'
@@ -101,9 +100,10 @@ for r in $(seq "$ZLIB_RUNS"); do
 done
 echo
 
-# med NAME: "median (min-max)" of a raw figure
+# med NAME [FORMAT]: "median (min-max)" of a raw figure
 med() {
-    printf '%s (%s)' "$(median "$RAW/$1")" "$(range "$RAW/$1")"
+    printf "${2:-%.1f} (${2:-%.1f}-${2:-%.1f})" "$(median "$RAW/$1")" \
+        $(range "$RAW/$1")
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -123,7 +123,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     echo "| guest | INVOKE_PROC of a no-op | QEMU ENOSYS | QEMU getppid | INVOKE_PROC / ENOSYS |"
     echo "|---|---|---|---|---|"
     for g in $GUESTS; do
-        echo "| $g | $(med "$g-invoke") | $(med "$g-enosys") | $(med "$g-getppid") | $(med "$g-invoke-per-enosys") |"
+        echo "| $g | $(med "$g-invoke") | $(med "$g-enosys") | $(med "$g-getppid") | $(med "$g-invoke-per-enosys" %.3f) |"
     done
     echo "| native host | $(med native-call) (function call) | $(med native-enosys) | $(med native-getppid) | |"
     echo
@@ -135,7 +135,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
         echo
         echo "| unpatched | patched | patched / unpatched |"
         echo "|---|---|---|"
-        echo "| $(med unpatched-getppid) | $(med patched-getppid) | $(med patched-per-unpatched) |"
+        echo "| $(med unpatched-getppid) | $(med patched-getppid) | $(med patched-per-unpatched %.3f) |"
         echo
     fi
     echo "## zlib: compress + uncompress of $SIZE MiB (ms)"
@@ -143,7 +143,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     echo "| guest | emulated (own zlib) | dlcall (host zlib) | native | dlcall / native | emulated / dlcall |"
     echo "|---|---|---|---|---|---|"
     for g in $GUESTS; do
-        echo "| $g | $(med "zlib-$g-emulated") | $(med "zlib-$g-dlcall") | $(med zlib-native) | $(med "zlib-$g-dlcall-per-native") | $(med "zlib-$g-emulated-per-dlcall") |"
+        echo "| $g | $(med "zlib-$g-emulated") | $(med "zlib-$g-dlcall") | $(med zlib-native) | $(med "zlib-$g-dlcall-per-native" %.3f) | $(med "zlib-$g-emulated-per-dlcall" %.3f) |"
     done
     echo
     echo "## Plugin loaded but unused: getppid loop (ns per call)"
@@ -151,7 +151,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     echo "| guest | without plugin | with dlcall loaded | ratio |"
     echo "|---|---|---|---|"
     for g in $GUESTS; do
-        echo "| $g | $(med "$g-getppid") | $(med "$g-getppid-plugin") | $(med "$g-plugin-overhead") |"
+        echo "| $g | $(med "$g-getppid") | $(med "$g-getppid-plugin") | $(med "$g-plugin-overhead" %.3f) |"
     done
     echo
     echo "## Method"
@@ -183,17 +183,18 @@ for g in $GUESTS; do
     echo "$g $(median "$RAW/zlib-$g-emulated") $(median "$RAW/zlib-$g-dlcall") $(median "$RAW/zlib-native")"
 done >"$OUT/zlib.dat"
 gnuplot <<EOF
-set terminal pngcairo size 1200,500 font ",10"
+set terminal pngcairo size 1200,500 font ",10" noenhanced
 set output "$OUT/results.png"
 set multiplot layout 1,2
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set key top left
+set key below
 set grid ytics
+set yrange [0:*]
 set title "Cost of one call (ns, median)"
 set ylabel "ns"
-plot "$OUT/calls.dat" using 2:xtic(1) title "INVOKE\\\\_PROC / function call", \
+plot "$OUT/calls.dat" using 2:xtic(1) title "INVOKE_PROC (native: function call)", \
      "" using 3 title "ENOSYS", "" using 4 title "getppid"
 set title "zlib, $SIZE MiB compress + uncompress (ms, median)"
 set ylabel "ms"

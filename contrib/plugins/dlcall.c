@@ -214,6 +214,18 @@ static int get_host_attribute(uint64_t key_addr, uint64_t value_out)
     return guest_write_ptr(value_out, value) ? 0 : -EFAULT;
 }
 
+/* Count one more or one less LOAD_LIBRARY reference to handle; locked. */
+static void count_handle(void *handle, int delta)
+{
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(handles, handle)) + delta;
+
+    if (n) {
+        g_hash_table_insert(handles, handle, GUINT_TO_POINTER(n));
+    } else {
+        g_hash_table_remove(handles, handle);
+    }
+}
+
 static int load_library(uint64_t path_addr, int flags, uint64_t handle_out)
 {
     g_autofree char *path = NULL;
@@ -230,10 +242,7 @@ static int load_library(uint64_t path_addr, int flags, uint64_t handle_out)
     g_mutex_lock(&handles_lock);
     handle = dlopen(path, flags);
     if (handle) {
-        gpointer n = g_hash_table_lookup(handles, handle);
-
-        g_hash_table_insert(handles, handle,
-                            GUINT_TO_POINTER(GPOINTER_TO_UINT(n) + 1));
+        count_handle(handle, 1);
     } else {
         set_error("%s", dlerror());
     }
@@ -244,7 +253,7 @@ static int load_library(uint64_t path_addr, int flags, uint64_t handle_out)
         if (handle) {
             g_mutex_lock(&handles_lock);
             dlclose(handle);
-            g_hash_table_steal(handles, handle);
+            count_handle(handle, -1);
             g_mutex_unlock(&handles_lock);
         }
         return -EFAULT;
@@ -287,15 +296,13 @@ static int get_proc_address(void *handle, uint64_t name_addr,
 static int free_library(void *handle, uint64_t ret_out)
 {
     int32_t ret = -1;
-    gpointer n;
 
     if (!guest_readable(ret_out, sizeof(ret))) {
         return -EFAULT;
     }
 
     g_mutex_lock(&handles_lock);
-    n = g_hash_table_lookup(handles, handle);
-    if (!n) {
+    if (!g_hash_table_contains(handles, handle)) {
         set_error("dlcall: %p is not a handle from LOAD_LIBRARY, or it is "
                   "already closed", handle);
     } else {
@@ -303,12 +310,7 @@ static int free_library(void *handle, uint64_t ret_out)
         if (ret) {
             set_error("%s", dlerror());
         }
-        if (GPOINTER_TO_UINT(n) > 1) {
-            g_hash_table_insert(handles, handle,
-                                GUINT_TO_POINTER(GPOINTER_TO_UINT(n) - 1));
-        } else {
-            g_hash_table_remove(handles, handle);
-        }
+        count_handle(handle, -1);
     }
     g_mutex_unlock(&handles_lock);
 
