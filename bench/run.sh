@@ -81,6 +81,47 @@ for r in $(seq "$RUNS"); do
 done
 echo
 
+# Instructions per call, counted by callgrind, where the clock is too
+# noisy.  Two runs of different lengths cancel start-up and exit, whose
+# count varies by some 10^5 instructions from run to run; the 100000
+# calls between them bring that to a few instructions per call, and the
+# median of three such pairs is taken.
+# collected N COMMAND...: instructions of COMMAND, with its word @N as N
+collected() {
+    n=$1
+    shift
+    for arg; do
+        shift
+        [ "$arg" = @N ] && arg=$n
+        set -- "$@" "$arg"
+    done
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 |
+        sed -n 's/.*Collected : //p'
+}
+# insns NAME COMMAND...: record the instructions per call
+insns() {
+    name=$1
+    shift
+    for i in 1 2 3; do
+        a=$(collected 10000 "$@")
+        b=$(collected 110000 "$@")
+        echo $(( (b - a) / 100000 ))
+    done >"$RAW/insns-$name.runs"
+    put "insns-$name" "$(median "$RAW/insns-$name.runs")"
+}
+if command -v valgrind >/dev/null && [ -x "$OUT/callcost-x86_64" ]; then
+    echo "bench: instructions per call on qemu-x86_64, with callgrind"
+    c=$OUT/callcost-x86_64
+    q=$QEMU_BUILD/qemu-x86_64
+    if [ -x "$PRISTINE/qemu-x86_64" ]; then
+        insns unpatched-getppid "$PRISTINE/qemu-x86_64" "$c" getppid @N
+    fi
+    insns getppid "$q" "$c" getppid @N
+    insns getppid-plugin "$q" -plugin "$PLUGIN" "$c" getppid @N
+    insns enosys "$q" "$c" enosys @N
+    insns invoke "$q" -plugin "$PLUGIN" "$c" invoke @N "$NOP"
+fi
+
 echo "bench: zlib, $SIZE MiB, $ZLIB_RUNS rounds"
 for r in $(seq "$ZLIB_RUNS"); do
     native=$(ztime "$EX/zdemo-native" -m own -s "$SIZE")
@@ -136,6 +177,34 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
         echo "| unpatched | patched | patched / unpatched |"
         echo "|---|---|---|"
         echo "| $(med unpatched-getppid) | $(med patched-getppid) | $(med patched-per-unpatched %.3f) |"
+        echo
+    fi
+    if [ -f "$RAW/insns-getppid" ]; then
+        echo "## Instructions per call on qemu-x86_64 (callgrind)"
+        echo
+        echo "Host instructions QEMU executes per guest call, whole round trip"
+        echo "(median of 3; each the difference of a 10000- and a 110000-call"
+        echo "run): steadier than the times above."
+        echo
+        echo "| call | instructions | against getppid, unpatched QEMU |"
+        echo "|---|---|---|"
+        base=$(cat "$RAW/insns-unpatched-getppid" 2>/dev/null || true)
+        for k in unpatched-getppid getppid getppid-plugin enosys invoke; do
+            [ -f "$RAW/insns-$k" ] || continue
+            v=$(cat "$RAW/insns-$k")
+            case $k in
+            unpatched-getppid) label="getppid, QEMU without the series" ;;
+            getppid) label="getppid, with the series, no plugin" ;;
+            getppid-plugin) label="getppid, dlcall loaded but unused" ;;
+            enosys) label="unknown system call (ENOSYS), no plugin" ;;
+            invoke) label="INVOKE_PROC of a no-op" ;;
+            esac
+            if [ -n "$base" ]; then
+                echo "| $label | $v | $(ratio "$v" "$base") |"
+            else
+                echo "| $label | $v | |"
+            fi
+        done
         echo
     fi
     echo "## zlib: compress + uncompress of $SIZE MiB (ms)"

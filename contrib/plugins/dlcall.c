@@ -352,7 +352,7 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 }
 
 /* Explain once why every dlcall fails; the guest only sees -ENOSYS. */
-static void refuse_guest(void)
+static G_GNUC_NO_INLINE void refuse_guest(void)
 {
     static int warned;
 
@@ -364,6 +364,30 @@ static void refuse_guest(void)
     }
 }
 
+/* The management operations: rare, so kept out of the filter's way. */
+static G_GNUC_NO_INLINE int64_t dlcall_manage(uint64_t op, uint64_t a2,
+                                              uint64_t a3, uint64_t a4)
+{
+    switch (op) {
+    case DLCALL_GET_HOST_ATTRIBUTE:
+        return get_host_attribute(a2, a3);
+    case DLCALL_LOAD_LIBRARY:
+        return load_library(a2, (int)a3, a4);
+    case DLCALL_GET_PROC_ADDRESS:
+        return get_proc_address((void *)(uintptr_t)a2, a3, a4);
+    case DLCALL_FREE_LIBRARY:
+        return free_library((void *)(uintptr_t)a2, a3);
+    case DLCALL_GET_LIBRARY_ERROR:
+        return get_library_error(a2);
+    default:
+        return -EINVAL;
+    }
+}
+
+/*
+ * Runs for every system call the guest makes: anything but syscall_num
+ * passes straight on, and INVOKE_PROC goes straight to the host call.
+ */
 static bool dlcall_filter(unsigned int vcpu_index, int64_t num,
                           uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
                           uint64_t a5, uint64_t a6, uint64_t a7, uint64_t a8,
@@ -376,37 +400,16 @@ static bool dlcall_filter(unsigned int vcpu_index, int64_t num,
     if (G_UNLIKELY(g_atomic_int_get(&guest_base_state) != BASE_ZERO)) {
         refuse_guest();
         *sysret = -ENOSYS;
-        return true;
-    }
-
-    switch (a1) {
-    case DLCALL_INVOKE_PROC:
-        if (!a2) {
+    } else if (a1 == DLCALL_INVOKE_PROC) {
+        if (a2) {
+            ((void (*)(void *, void *))(uintptr_t)a2)((void *)(uintptr_t)a3,
+                                                      (void *)(uintptr_t)a4);
+            *sysret = 0;
+        } else {
             *sysret = -EFAULT;
-            break;
         }
-        ((void (*)(void *, void *))(uintptr_t)a2)((void *)(uintptr_t)a3,
-                                                  (void *)(uintptr_t)a4);
-        *sysret = 0;
-        break;
-    case DLCALL_GET_HOST_ATTRIBUTE:
-        *sysret = get_host_attribute(a2, a3);
-        break;
-    case DLCALL_LOAD_LIBRARY:
-        *sysret = load_library(a2, (int)a3, a4);
-        break;
-    case DLCALL_GET_PROC_ADDRESS:
-        *sysret = get_proc_address((void *)(uintptr_t)a2, a3, a4);
-        break;
-    case DLCALL_FREE_LIBRARY:
-        *sysret = free_library((void *)(uintptr_t)a2, a3);
-        break;
-    case DLCALL_GET_LIBRARY_ERROR:
-        *sysret = get_library_error(a2);
-        break;
-    default:
-        *sysret = -EINVAL;
-        break;
+    } else {
+        *sysret = dlcall_manage(a1, a2, a3, a4);
     }
     return true;
 }

@@ -29,6 +29,15 @@ static int fail(int id, int round, const char *what)
     return 1;
 }
 
+/* Is this thread's pending error one that mentions what? */
+static bool error_mentions(const char *what)
+{
+    const char *error = NULL;
+
+    return dlcall_get_library_error(&error) == 0 && error &&
+           strstr(error, what);
+}
+
 /* One round; returns 0 if every result was right. */
 static int round_trip(int id, int round)
 {
@@ -54,8 +63,7 @@ static int round_trip(int id, int round)
     if (dlcall_get_proc_address(libc, name, &absent) != 0 || absent) {
         return fail(id, round, "looking up an absent symbol");
     }
-    if (dlcall_get_library_error(&error) != 0 || !error ||
-        !strstr(error, name)) {
+    if (!error_mentions(name)) {
         return fail(id, round, "this thread's dlsym error");
     }
 
@@ -63,16 +71,14 @@ static int round_trip(int id, int round)
     if (dlcall_load_library(name, RTLD_NOW, &missing) != 0 || missing) {
         return fail(id, round, "loading a missing library");
     }
-    if (dlcall_get_library_error(&error) != 0 || !error ||
-        !strstr(error, name)) {
+    if (!error_mentions(name)) {
         return fail(id, round, "this thread's dlopen error");
     }
 
     if (dlcall_free_library(buf, &ret) != 0 || ret == 0) {
         return fail(id, round, "closing a handle that is not one");
     }
-    if (dlcall_get_library_error(&error) != 0 || !error ||
-        !strstr(error, "not a handle")) {
+    if (!error_mentions("not a handle")) {
         return fail(id, round, "this thread's bad handle error");
     }
 
