@@ -414,7 +414,6 @@ static bool dlcall_filter(unsigned int vcpu_index, int64_t num,
     return true;
 }
 
-/* For the plugin log (-d plugin): a guest that closes what it opens gets 0. */
 /*
  * A guest may fork while another of its threads holds the lock: take it
  * around fork() so the child does not inherit it locked.
@@ -429,6 +428,7 @@ static void postfork(void)
     g_mutex_unlock(&handles_lock);
 }
 
+/* For the plugin log (-d plugin): a guest that closes what it opens gets 0. */
 static void plugin_exit(qemu_plugin_id_t id, void *userdata)
 {
     g_autofree char *msg = g_strdup_printf(
