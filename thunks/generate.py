@@ -1,0 +1,708 @@
+#!/usr/bin/python3
+"""Write the C of a guest drop-in library or of its host library.
+
+usage: generate.py SPEC --side guest|host --arch ARCH --lib REAL_LIBRARY
+                   --out FILE.c [--map FILE.map] [-I DIR]...
+
+SPEC is the library's short file (thunks/libs/zlib.thunk).  The
+generator reads the library's real headers with libclang and the real
+library's exported functions and symbol versions with readelf:
+
+- guest side: REAL_LIBRARY is the guest's own library (its arm64 or
+  riscv64 libz.so.1).  The drop-in gets one stub per exported function,
+  with the same symbol version, and a version script with the same
+  version nodes.  The headers are parsed again for the guest's target,
+  and every type a function passes must have the same layout there.
+- host side: REAL_LIBRARY is the host's library; the host library gets
+  one entry per exported function, `void entry(void *block, void *req)`.
+
+What only a person can say comes from SPEC, one directive per line
+(# starts a comment):
+
+    library SONAME      the library's SONAME
+    header FILE...      the headers that declare its functions
+    define MACRO[=V]... macros to parse them with
+    errno GLOB...       functions that set errno: carried back
+    override NAME...    functions written by hand after "%% guest"
+    guest NAME...       functions kept in the guest (they run the
+                        guest's own library), with the reason
+
+and after a line "%% guest", the C of the overrides.  Types that do not
+pass blindly between guest and host stop the generator with a message
+naming the function, unless SPEC overrides it or keeps it in the guest:
+variadic functions, va_list, long double, plain char by value (its
+signedness differs between ABIs), structures and unions by value.
+
+Calls that may call back into the guest are found from the types: a
+function pointer argument; a pointer to a structure with function
+pointer fields (which the host swaps for closures during the call, as
+z_stream's zalloc and zfree); and a pointer to a structure type that
+appears in a function with such callbacks (a handle the library may
+keep them in, as expat's XML_Parser).  Those calls run on a host
+coroutine; all others are plain calls.
+"""
+
+import argparse
+import fnmatch
+import re
+import subprocess
+import sys
+
+import clang.cindex as ci
+
+TRIPLES = {
+    'x86_64': 'x86_64-linux-gnu',
+    'aarch64': 'aarch64-linux-gnu',
+    'riscv64': 'riscv64-linux-gnu',
+    'ppc64le': 'powerpc64le-linux-gnu',
+}
+
+K = ci.TypeKind
+INTS = {
+    K.BOOL: '_Bool', K.SCHAR: 'signed char', K.UCHAR: 'unsigned char',
+    K.SHORT: 'short', K.USHORT: 'unsigned short', K.INT: 'int',
+    K.UINT: 'unsigned int', K.LONG: 'long', K.ULONG: 'unsigned long',
+    K.LONGLONG: 'long long', K.ULONGLONG: 'unsigned long long',
+}
+UNSIGNED = {K.BOOL, K.UCHAR, K.USHORT, K.UINT, K.ULONG, K.ULONGLONG}
+
+
+class Stop(Exception):
+    pass
+
+
+def stop(msg):
+    raise Stop(msg)
+
+
+# The per-library file
+
+class Spec:
+    def __init__(self, path):
+        self.path = path
+        self.library = None
+        self.headers, self.defines = [], []
+        self.errno, self.override, self.guest = [], [], []
+        text = open(path).read()
+        head, _, self.guest_c = text.partition('\n%% guest\n')
+        lists = {'header': self.headers, 'define': self.defines,
+                 'errno': self.errno, 'override': self.override,
+                 'guest': self.guest}
+        for n, line in enumerate(head.splitlines(), 1):
+            words = line.split('#', 1)[0].split()
+            if not words:
+                continue
+            key, vals = words[0], words[1:]
+            if key == 'library' and len(vals) == 1:
+                self.library = vals[0]
+            elif key in lists and vals:
+                lists[key].extend(vals)
+            else:
+                stop(f'line {n}: expected one of library, '
+                     f'{", ".join(lists)} and its values')
+        if not self.library or not self.headers:
+            stop('needs a "library" and a "header" line')
+        if self.override and not self.guest_c.strip():
+            stop('overrides are listed but there is no "%% guest" part')
+
+    def sets_errno(self, name):
+        return any(fnmatch.fnmatchcase(name, g) for g in self.errno)
+
+    def check_names(self, names):
+        for what in ('errno', 'override', 'guest'):
+            for glob in getattr(self, what):
+                if not fnmatch.filter(names, glob):
+                    stop(f'{what} {glob}: the library exports no such function')
+
+
+# The real library, through readelf
+
+def readelf(option, path):
+    return subprocess.run(['readelf', '-W', option, path], check=True,
+                          capture_output=True, text=True).stdout
+
+
+class Library:
+    """Exported functions (name, version, default?) and version nodes."""
+
+    def __init__(self, path):
+        m = re.search(r'\(SONAME\)\s+Library soname: \[(.*)\]',
+                      readelf('-d', path))
+        self.soname = m.group(1) if m else None
+        self.nodes = []                 # [(name, [parents])], in order
+        in_defs = False
+        for line in readelf('-V', path).splitlines():
+            if line.startswith('Version definition section'):
+                in_defs = True
+            elif line.startswith('Version needs section'):
+                in_defs = False
+            elif in_defs:
+                m = re.search(r'Flags: (\S+)\s+Index: \d+\s+Cnt: \d+\s+'
+                              r'Name: (\S+)', line)
+                if m and m.group(1) != 'BASE':
+                    self.nodes.append((m.group(2), []))
+                m = re.search(r'Parent \d+: (\S+)', line)
+                if m and self.nodes:
+                    self.nodes[-1][1].append(m.group(1))
+        nodes = {n for n, _ in self.nodes}
+        self.functions = []
+        for line in readelf('--dyn-syms', path).splitlines():
+            # Num: Value Size Type Bind Vis [other...] Ndx Name [(n)]
+            m = re.match(r'\s*\d+: \S+\s+\S+\s+(\S+)\s+(\S+)\s+\S+\s+'
+                         r'(?:\[.*\]\s+)?(UND|ABS|COM|\d+)\s+(\S+)', line)
+            if not m:
+                continue
+            kind, bind, ndx, sym = m.groups()
+            if ndx == 'UND' or bind not in ('GLOBAL', 'WEAK'):
+                continue
+            name, at, version = sym.partition('@')
+            default = not version or version.startswith('@')
+            version = version.lstrip('@')
+            if kind == 'OBJECT' and ndx == 'ABS' and name in nodes:
+                continue                # a version node's own symbol
+            if kind not in ('FUNC', 'IFUNC'):
+                stop(f'{path} exports {kind} {sym}: a drop-in can only '
+                     f'stand in for functions')
+            self.functions.append((name, version, default))
+        self.functions.sort()
+
+
+# The headers, through libclang
+
+def parse(spec, includes, triple):
+    args = ['-x', 'c', '-std=gnu11']
+    args += ['-D' + d for d in spec.defines] + ['-I' + i for i in includes]
+    if triple:
+        args += ['-target', triple, '-nostdlibinc',
+                 '-isystem', f'/usr/{triple}/include', '-isystem',
+                 '/usr/include']
+    src = ''.join(f'#include <{h}>\n' for h in spec.headers)
+    tu = ci.Index.create().parse('thunk-headers.c', args=args,
+                                 unsaved_files=[('thunk-headers.c', src)])
+    errors = [str(d) for d in tu.diagnostics
+              if d.severity >= ci.Diagnostic.Error]
+    if errors:
+        stop(f'the headers do not parse{" for " + triple if triple else ""}:'
+             '\n  ' + '\n  '.join(errors))
+    decls = {}
+    for c in tu.cursor.get_children():
+        if c.kind == ci.CursorKind.FUNCTION_DECL:
+            decls.setdefault(c.spelling, c)
+    return decls
+
+
+def is_va_list(t):
+    while t.kind in (K.TYPEDEF, K.ELABORATED):
+        if t.kind == K.TYPEDEF and t.get_declaration().spelling in (
+                'va_list', '__gnuc_va_list', '__builtin_va_list'):
+            return True
+        t = (t.get_declaration().underlying_typedef_type
+             if t.kind == K.TYPEDEF else t.get_named_type())
+    return False
+
+
+class Type:
+    """What the generator needs to know of a C type."""
+
+    def __init__(self, kind, c, size=0, signed=False, to=None, rec=None,
+                 sig=None):
+        self.kind = kind        # void int char float ptr fn record va_list bad
+        self.c = c              # spelling in generated code
+        self.size, self.signed = size, signed
+        self.to = to            # ptr: the pointee
+        self.rec = rec          # record: its clang type
+        self.sig = sig          # fn: (ret Type, [arg Type])
+
+
+def convert(t):
+    if is_va_list(t):
+        return Type('va_list', 'va_list', 8)
+    t = t.get_canonical()
+    k = t.kind
+    const = 'const ' if t.is_const_qualified() else ''
+    if k == K.VOID:
+        return Type('void', const + 'void')
+    if k in INTS:
+        return Type('int', const + INTS[k], t.get_size(), k not in UNSIGNED)
+    if k in (K.CHAR_S, K.CHAR_U):
+        return Type('char', const + 'char', 1)
+    if k == K.ENUM:
+        base = convert(t.get_declaration().enum_type)
+        return Type('int', const + base.c, base.size, base.signed)
+    if k in (K.FLOAT, K.DOUBLE):
+        return Type('float', const + t.spelling.replace('const ', ''),
+                    t.get_size())
+    if k == K.POINTER:
+        p = t.get_pointee()
+        pc = p.get_canonical()
+        if pc.kind == K.FUNCTIONPROTO:
+            if pc.is_function_variadic():
+                return Type('bad', 'a variadic function pointer')
+            sig = (convert(pc.get_result()),
+                   [convert(a) for a in pc.argument_types()])
+            return Type('fn', 'void *', 8, sig=sig)
+        if pc.kind == K.FUNCTIONNOPROTO:
+            return Type('bad', 'a function pointer without a prototype')
+        to = convert(p)
+        if to.kind in ('record', 'fn', 'va_list', 'bad'):
+            spelt = ('const ' if pc.is_const_qualified() else '') + 'void *'
+        else:
+            spelt = decl(to.c, '*')
+        return Type('ptr', spelt, 8, to=to)
+    if k in (K.CONSTANTARRAY, K.INCOMPLETEARRAY):
+        return convert(t.element_type)      # (as parameters only)
+    if k == K.RECORD:
+        return Type('record', t.spelling, max(t.get_size(), 0), rec=t)
+    if k == K.LONGDOUBLE:
+        return Type('bad', 'long double (80-bit on x86_64, 128-bit on '
+                    'aarch64 and riscv64)')
+    return Type('bad', f'{t.spelling} (a type the generator does not know)')
+
+
+def fields(rec):
+    """(name, byte offset, clang type) of a record's fields."""
+    return [(f.spelling, rec.get_offset(f.spelling) // 8, f.type)
+            for f in rec.get_fields()]
+
+
+def shape(t, seen):
+    """Everything about t that must be the same for guest and host."""
+    c = t.get_canonical()
+    if is_va_list(t):
+        return ('va_list',)
+    if c.kind == K.POINTER:
+        p = c.get_pointee().get_canonical()
+        if p.kind == K.FUNCTIONPROTO:
+            return ('fn', shape(p.get_result(), seen),
+                    tuple(shape(a, seen) for a in p.argument_types()))
+        return ('ptr', shape(p, seen))
+    if c.kind == K.RECORD:
+        name = c.spelling.replace('const ', '')
+        if name in seen or c.get_size() < 0:
+            return ('record', name)
+        seen = seen | {name}
+        return ('record', name, c.get_size(), c.get_align(),
+                tuple((n, o, shape(f, seen)) for n, o, f in fields(c)))
+    if c.kind in (K.CHAR_S, K.CHAR_U):
+        return ('char',)            # same bytes; by value it is refused
+    if c.kind == K.ENUM:
+        return ('int', c.get_size())
+    if c.kind in (K.CONSTANTARRAY,):
+        return ('array', c.get_array_size(), shape(c.element_type, seen))
+    return (c.kind.name, c.get_size())
+
+
+def fn_shape(decl):
+    return (shape(decl.result_type, frozenset()),
+            tuple(shape(a.type, frozenset()) for a in decl.get_arguments()),
+            decl.type.is_function_variadic())
+
+
+def fn_fields(rec, base=0):
+    """Function pointer fields of a record (nested records included)."""
+    out = []
+    for name, off, ft in fields(rec):
+        t = convert(ft)
+        if t.kind == 'fn':
+            out.append((base + off, t))
+        elif t.kind == 'record':
+            out += fn_fields(t.rec, base + off)
+        elif (t.kind == 'ptr' and t.to.kind == 'record' and
+              t.to.size > 0 and fn_fields(t.to.rec)):
+            stop(f'{rec.spelling}.{name} points to {t.to.c}, which holds '
+                 f'function pointers: not handled yet')
+    return out
+
+
+def decl(c, name):
+    """Type c declaring name: "int x", "void *x"."""
+    return c + name if c.endswith('*') or not name else f'{c} {name}'
+
+
+def proto(ret, args, name='', variadic=False, named=False):
+    """A C declarator: "int name(void *, int)", or with named=True
+    "int name(void *a0, int a1)"."""
+    params = [decl(a.c, f'a{i}' if named else '') for i, a in enumerate(args)]
+    params += ['...'] if variadic else []
+    return decl(ret.c, f'{name}({", ".join(params) or "void"})')
+
+
+# One function of the library
+
+class Function:
+    def __init__(self, index, name, version, default, decl, spec):
+        self.index, self.name, self.version = index, name, version
+        self.default = default
+        self.kept = name in spec.guest
+        self.override = name in spec.override
+        self.errno = spec.sets_errno(name) and not self.kept
+        self.ret = convert(decl.result_type)
+        self.args = [convert(a.type) for a in decl.get_arguments()]
+        self.variadic = decl.type.is_function_variadic()
+        self.proto = proto(self.ret, self.args, variadic=self.variadic)
+        self.closures = []      # (arg index, sig Type)
+        self.swaps = []         # (arg index, [(offset, sig Type)])
+        self.handles = set()
+        for i, a in enumerate(self.args + [self.ret]):
+            if a.kind == 'ptr' and a.to.kind == 'record':
+                self.handles.add(a.to.c.replace('const ', ''))
+        if not (self.kept or self.override):
+            self.check()
+
+    def check(self):
+        why = None
+        if self.variadic:
+            why = 'is variadic'
+        for i, a in enumerate([self.ret] + self.args):
+            what = 'returns' if i == 0 else f'takes as argument {i}'
+            if a.kind == 'bad':
+                why = f'{what} {a.c}'
+            elif a.kind == 'va_list':
+                why = f'{what} a va_list (it differs between ABIs)'
+            elif a.kind == 'char':
+                why = (f'{what} a plain char by value (signed on x86_64, '
+                       f'unsigned on aarch64, riscv64, ppc64le)')
+            elif a.kind == 'record':
+                why = f'{what} {a.c} by value'
+            elif a.kind == 'fn':
+                self.closures.append((i - 1, a))
+            elif (a.kind == 'ptr' and a.to.kind == 'record' and
+                  a.to.size > 0 and i > 0):
+                ff = fn_fields(a.to.rec)
+                if ff and a.c.startswith('const'):
+                    why = (f'{what} a pointer to const {a.to.c}, which '
+                           f'holds function pointers: not handled yet')
+                elif ff:
+                    self.swaps.append((i - 1, ff))
+        for _, sig in self.closures + [s for _, ff in self.swaps
+                                       for s in ff]:
+            for t in [sig.sig[0]] + sig.sig[1]:
+                if t.kind not in ('void', 'int', 'ptr', 'fn', 'float'):
+                    why = f'has a callback passing {t.c}'
+        if why:
+            stop(f'{self.name} {why}: say in the library\'s file whether it '
+                 f'is kept in the guest or written by hand')
+
+    @property
+    def calls_back(self):
+        return bool(self.closures or self.swaps)
+
+    @property
+    def hosted(self):
+        return not (self.kept or self.override)
+
+    @property
+    def cname(self):
+        """The C name of its stub or entry."""
+        return self.name if self.default else f'thunk_v{self.index}'
+
+    def block(self):
+        """The argument block: its fields, as (C declaration, name)."""
+        out = [(decl(a.c, f'a{i}'), f'a{i}') for i, a in enumerate(self.args)]
+        if self.errno:
+            out.append(('int err', 'err'))
+        if self.ret.kind != 'void':
+            out.append((decl(self.ret.c, 'r'), 'r'))
+        return out
+
+
+def signatures(functions):
+    """Every callback signature, spelt, in a fixed order."""
+    sigs = {}
+    for f in functions:
+        for _, t in f.closures + [s for _, ff in f.swaps for s in ff]:
+            sigs[proto(*t.sig)] = t.sig
+    return sorted(sigs.items())
+
+
+def load(spec, lib_path, includes, arch, side):
+    lib = Library(lib_path)
+    if lib.soname != spec.library:
+        stop(f'{lib_path} has SONAME {lib.soname}, not {spec.library}')
+    spec.check_names([n for n, _, _ in lib.functions])
+    host_decls = parse(spec, includes, None)
+    guest_decls = None
+    host_arch = subprocess.run(['uname', '-m'], capture_output=True,
+                               text=True).stdout.strip()
+    if side == 'guest' and arch != host_arch:
+        guest_decls = parse(spec, includes, TRIPLES[arch])
+    functions = []
+    for name, version, default in lib.functions:
+        decl = host_decls.get(name)
+        if decl is None:
+            stop(f'{lib_path} exports {name}, which the headers do not '
+                 f'declare')
+        if guest_decls is not None:
+            gd = guest_decls.get(name)
+            if gd is None or fn_shape(gd) != fn_shape(decl):
+                stop(f'{name} passes types whose layout differs between '
+                     f'the host and {arch}')
+        functions.append(Function(len(functions), name, version, default,
+                                  decl, spec))
+    # Kept and hand-written functions after the hosted ones.
+    functions.sort(key=lambda f: (not f.hosted, f.name, f.version))
+    for i, f in enumerate(functions):
+        f.index = i
+    # Handles the library may keep callbacks in make their calls callbacks.
+    keeps = set()
+    for f in functions:
+        if f.calls_back:
+            keeps |= f.handles
+    for f in functions:
+        f.coroutine = f.calls_back or bool(
+            {a.to.c.replace('const ', '') for a in f.args
+             if a.kind == 'ptr' and a.to.kind == 'record'} & keeps)
+    return lib, functions
+
+
+# Writing the guest side
+
+def write_guest(spec, lib, functions, out, name):
+    sigs = signatures(functions)
+    sig_index = {s: i for i, (s, _) in enumerate(sigs)}
+    hosted = sum(f.hosted for f in functions)
+    w = out.write
+    w(f'/* Generated by thunks/generate.py from {spec.path} and the '
+      f'guest\'s {lib.soname}: do not edit. */\n')
+    w('#include "guest.h"\n\n')
+    n = len(functions)
+    w(f'static void *thunk_entry[{n}], *thunk_realfn[{n}];\n\n')
+    for f in functions:
+        if f.default:
+            w(f'enum {{ THUNK_I_{f.name} = {f.index} }};\n')
+            w(f'typedef {proto(f.ret, f.args, "thunk_t_" + f.name, f.variadic)};\n')
+    for what, vals in (('names', [f.name for f in functions]),
+                       ('versions', [f.version for f in functions]),
+                       ('protos', [f.proto for f in functions])):
+        w(f'\nstatic const char *const thunk_{what}[] = {{\n')
+        w(''.join(f'    "{v}",\n' for v in vals))
+        w('};\n')
+    for i, (s, (ret, args)) in enumerate(sigs):
+        call = ', '.join(f'*({a.c} *)a[{j}]' for j, a in enumerate(args))
+        w(f'\n/* {s} */\n')
+        w(f'static void thunk_inv{i}(void *fn, void **a, void *r)\n{{\n')
+        cast = f'(({proto(ret, args, "(*)")})fn)({call})'
+        if ret.kind == 'void':
+            w(f'    {cast};\n}}\n')
+        else:
+            w(f'    *({ret.c} *)r = {cast};\n}}\n')
+    if sigs:
+        w('\nstatic thunk_invoker *const thunk_invokers[] = {\n')
+        w(''.join(f'    thunk_inv{i},\n' for i in range(len(sigs))))
+        w('};\n')
+    w('\nstatic struct thunk_lib thunk_lib = {\n')
+    w(f'    .soname = "{lib.soname}", .name = "{name}",\n')
+    w(f'    .count = {n}, .hosted = {hosted}, .sigs = {len(sigs)},\n')
+    w('    .names = thunk_names, .versions = thunk_versions,\n')
+    w('    .protos = thunk_protos,\n')
+    w(f'    .sig_digest = "{";".join(s for s, _ in sigs)}",\n')
+    w(f'    .invokers = {"thunk_invokers" if sigs else "0"},\n')
+    w('    .entry = thunk_entry, .real = thunk_realfn,\n};\n')
+    for f in functions:
+        if not f.override:
+            write_stub(f, w)
+        if not f.default:
+            w(f'__asm__(".symver {f.cname}, {f.name}@{f.version}");\n')
+    if spec.guest_c.strip():
+        w(f'\n/* Written by hand in {spec.path} */\n')
+        for f in functions:
+            if f.override:
+                w(f'THUNK_EXPORT {proto(f.ret, f.args, f.cname, f.variadic)};\n')
+        w(spec.guest_c)
+    w('\n__attribute__((constructor)) static void thunk_init(void)\n{\n'
+      '    thunk_start(&thunk_lib);\n}\n')
+    w('\n__attribute__((destructor)) static void thunk_fini(void)\n{\n'
+      '    thunk_stop(&thunk_lib);\n}\n')
+
+
+def write_stub(f, w):
+    i = f.index
+    args = ', '.join(f'a{j}' for j in range(len(f.args)))
+    block = f.block()
+    w(f'\n/* {f.name}{"@" if f.version else ""}{f.version} */\n')
+    if block:
+        w(f'struct thunk_b{i} {{\n')
+        w(''.join(f'    {d};\n' for d, _ in block))
+        w('};\n\n')
+    w(f'THUNK_EXPORT {proto(f.ret, f.args, f.cname, named=True)}\n{{\n')
+    if block:
+        w(f'    struct thunk_b{i} b;\n')
+    if f.coroutine:
+        w('    struct thunk_req q;\n')
+    w('    void *e;\n\n')
+    real = f'((thunk_t_{f.name} *)thunk_realfn[{i}])({args})'
+    if not f.default:
+        real = f'(({proto(f.ret, f.args, "(*)")})thunk_realfn[{i}])({args})'
+    w('    for (;;) {\n')
+    w(f'        if (THUNK_LIKELY(e = thunk_entry[{i}])) {{\n')
+    w('            break;\n        }\n')
+    w(f'        if (thunk_realfn[{i}]) {{\n')
+    if f.ret.kind == 'void':
+        w(f'            {real};\n            return;\n        }}\n')
+    else:
+        w(f'            return {real};\n        }}\n')
+    w(f'        thunk_need(&thunk_lib, {i});\n    }}\n')
+    for j in range(len(f.args)):
+        w(f'    b.a{j} = a{j};\n')
+    if f.errno:
+        w('    b.err = errno;\n')
+    blk = '&b' if block else '0'
+    if f.coroutine:
+        w(f'    dlcall_invoke_proc(e, {blk}, &q);\n')
+        w('    if (THUNK_UNLIKELY(q.state != THUNK_DONE)) {\n'
+          '        thunk_serve(&thunk_lib, &q);\n    }\n')
+    else:
+        w(f'    dlcall_invoke_proc(e, {blk}, 0);\n')
+    if f.errno:
+        w('    errno = b.err;\n')
+    if f.ret.kind != 'void':
+        w('    return b.r;\n')
+    w('}\n')
+
+
+def write_map(lib, functions, out):
+    """The version script: the real library's nodes and default versions."""
+    w = out.write
+    if not lib.nodes:
+        w('{\n  global: *;\n};\n')
+        return
+    hidden = [f.cname for f in functions if not f.default]
+    for k, (node, parents) in enumerate(lib.nodes):
+        names = sorted(f.name for f in functions
+                       if f.version == node and f.default)
+        w(f'{node} {{\n')
+        if names:
+            w('  global:\n' + ''.join(f'    {n};\n' for n in names))
+        if k == 0 and hidden:
+            w('  local:\n' + ''.join(f'    {n};\n' for n in hidden))
+        w(f'}}{" " + " ".join(parents) if parents else ""};\n\n')
+
+
+# Writing the host side
+
+FFI = {(1, True): 'sint8', (1, False): 'uint8', (2, True): 'sint16',
+       (2, False): 'uint16', (4, True): 'sint32', (4, False): 'uint32',
+       (8, True): 'sint64', (8, False): 'uint64'}
+
+
+def ffi_type(t):
+    if t.kind == 'void':
+        return '&ffi_type_void'
+    if t.kind in ('ptr', 'fn'):
+        return '&ffi_type_pointer'
+    if t.kind == 'float':
+        return '&ffi_type_' + ('float' if t.size == 4 else 'double')
+    if t.kind == 'int' and (t.size, t.signed) in FFI:
+        return '&ffi_type_' + FFI[(t.size, t.signed)]
+    stop(f'a callback passes {t.c}, which libffi cannot describe here')
+
+
+def write_host(spec, lib, functions, out):
+    sigs = signatures(functions)
+    sig_index = {s: i for i, (s, _) in enumerate(sigs)}
+    hosted = [f for f in functions if f.hosted]
+    w = out.write
+    w(f'/* Generated by thunks/generate.py from {spec.path} and the '
+      f'host\'s {lib.soname}: do not edit. */\n')
+    w('#include "host.h"\n')
+    swaps = {}
+    for f in hosted:
+        for _, ff in f.swaps:
+            key = tuple((o, sig_index[proto(*t.sig)]) for o, t in ff)
+            swaps.setdefault(key, f'thunk_fields{len(swaps)}')
+    for key, var in swaps.items():
+        w(f'\nstatic const struct thunk_field {var}[] = {{\n')
+        w(''.join(f'    {{ {o}, {s} }},\n' for o, s in key))
+        w('    THUNK_FIELDS_END\n};\n')
+    for f in hosted:
+        write_entry(f, w, swaps, sig_index)
+    w('\nstatic const struct thunk_host_fn thunk_fns[] = {\n')
+    for f in hosted:
+        w(f'    {{ "{f.name}", "{f.version}", "{f.proto}",\n'
+          f'      thunk_entry{f.index}, (void **)&thunk_real{f.index} }},\n')
+    w('};\n')
+    if sigs:
+        w('\nstatic const struct thunk_sig thunk_sigs[] = {\n')
+        for s, (ret, args) in sigs:
+            w(f'    /* {s} */\n')
+            types = ', '.join(ffi_type(a) for a in args)
+            w(f'    {{ {ffi_type(ret)}, {len(args)}, '
+              f'(ffi_type *[]){{ {types or "0"} }} }},\n')
+        w('};\n')
+    w('\nconst struct thunk_host_lib thunk_host_lib = {\n')
+    w(f'    "{lib.soname}", thunk_fns, {len(hosted)},\n')
+    w(f'    {"thunk_sigs" if sigs else "0"}, {len(sigs)},\n')
+    w(f'    "{";".join(s for s, _ in sigs)}",\n}};\n')
+
+
+def write_entry(f, w, swaps, sig_index):
+    i = f.index
+    block = f.block()
+    w(f'\n/* {f.name}{"@" if f.version else ""}{f.version} */\n')
+    if block:
+        w(f'struct thunk_b{i} {{\n')
+        w(''.join(f'    {d};\n' for d, _ in block))
+        w('};\n\n')
+    w(f'static {proto(f.ret, f.args, f"(*thunk_real{i})")};\n\n')
+    args = [f'b->a{j}' for j in range(len(f.args))]
+    for j, t in f.closures:
+        args[j] = f'thunk_closure(b->a{j}, {sig_index[proto(*t.sig)]})'
+    call = f'thunk_real{i}({", ".join(args)})'
+    if f.ret.kind != 'void':
+        call = 'b->r = ' + call
+    body = [f'struct thunk_b{i} *b = block;', ''] if block else []
+    if f.errno:
+        body.append('errno = b->err;')
+    swap = [(j, swaps[tuple((o, sig_index[proto(*t.sig)]) for o, t in ff)])
+            for j, ff in f.swaps]
+    body += [f'thunk_swap_in(b->a{j}, {v});' for j, v in swap]
+    body.append(call + ';')
+    body += [f'thunk_swap_out(b->a{j}, {v});' for j, v in swap]
+    if f.errno:
+        body.append('b->err = errno;')
+    code = ''.join(f'    {line}\n' if line else '\n' for line in body)
+    if f.coroutine:
+        w(f'static void thunk_run{i}(void *block)\n{{\n{code}}}\n\n')
+        w(f'static void thunk_entry{i}(void *block, void *req)\n{{\n'
+          f'    thunk_count();\n'
+          f'    thunk_run(thunk_run{i}, block, req);\n}}\n')
+    else:
+        w(f'static void thunk_entry{i}(void *block, void *req)\n{{\n'
+          f'{code}    thunk_count();\n}}\n')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('spec')
+    ap.add_argument('--side', choices=('guest', 'host'), required=True)
+    ap.add_argument('--arch', choices=sorted(TRIPLES), required=True)
+    ap.add_argument('--lib', required=True, help='the real library')
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--map', help='guest side: the version script')
+    ap.add_argument('-I', dest='includes', action='append', default=[])
+    opt = ap.parse_args()
+    ci.Config.set_library_file('libclang-14.so.1')
+    name = opt.spec.rsplit('/', 1)[-1].rsplit('.', 1)[0]
+    try:
+        spec = Spec(opt.spec)
+        lib, functions = load(spec, opt.lib, opt.includes, opt.arch,
+                              opt.side)
+        with open(opt.out, 'w') as out:
+            if opt.side == 'guest':
+                write_guest(spec, lib, functions, out, name)
+            else:
+                write_host(spec, lib, functions, out)
+        if opt.map:
+            with open(opt.map, 'w') as out:
+                write_map(lib, functions, out)
+    except Stop as e:
+        sys.exit(f'generate.py: {opt.spec}: {e}')
+    hosted = [f for f in functions if f.hosted]
+    print(f'  GEN     {opt.out}: {len(functions)} functions, {len(hosted)} '
+          f'on the host ({sum(f.coroutine for f in hosted)} on a coroutine),'
+          f' {sum(f.kept for f in functions)} kept in the guest, '
+          f'{sum(f.override for f in functions)} by hand')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,245 @@
+/*
+ * Guest runtime of the thunks, linked into every guest drop-in library.
+ *
+ * At start-up (the drop-in's constructor, or the first call if another
+ * library's constructor comes first) it chooses one of two paths for
+ * the whole library, never a mix:
+ *
+ * - the host path: dlcall is there, the host library
+ *   ($DLCALL_THUNKS_HOST_DIR or THUNK_HOST_DIR, then <name>.so) loads,
+ *   and it finds every function in the host's real library with the
+ *   symbol version the guest's library has.  Each stub then makes one
+ *   INVOKE_PROC; calls that may call back go through thunk_serve().
+ * - the fallback: everything else (no plugin, a native run, guest_base
+ *   not 0, a host library older than the guest's).  The drop-in then
+ *   forwards every function to the guest's own real library, opened by
+ *   its path in the guest's library directory.
+ *
+ * Silent, unless DLCALL_THUNKS_DEBUG is set (and not "0"): then it says
+ * on stderr which path it took and why, and at exit how many calls and
+ * callbacks ran on the host.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guest.h"
+
+#ifndef THUNK_HOST_DIR
+#error "build with -DTHUNK_HOST_DIR=\"/absolute/path/of/the/host/libraries\""
+#endif
+
+#if defined(__x86_64__)
+#define MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define MULTIARCH "aarch64-linux-gnu"
+#elif defined(__riscv)
+#define MULTIARCH "riscv64-linux-gnu"
+#elif defined(__powerpc64__)
+#define MULTIARCH "powerpc64le-linux-gnu"
+#else
+#error "no multiarch directory known for this guest"
+#endif
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void say(struct thunk_lib *lib, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void say(struct thunk_lib *lib, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "dlcall-thunks: %s: ", lib->soname);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Take the host path, or say in why[] why not. */
+static int host_path(struct thunk_lib *lib, char *why, size_t size)
+{
+    const char *dir = getenv("DLCALL_THUNKS_HOST_DIR");
+    const char *err = NULL;
+    struct thunk_bind bind;
+    char path[4096];
+    void *handle = NULL, *entry = NULL;
+
+    if (!dlcall_available()) {
+        snprintf(why, size, "dlcall is not there (not under QEMU, no "
+                 "dlcall plugin, or guest_base is not 0)");
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/%s.so", dir && *dir ? dir : THUNK_HOST_DIR,
+             lib->name);
+    if (dlcall_load_library(path, RTLD_NOW | RTLD_LOCAL, &handle) || !handle ||
+        dlcall_get_proc_address(handle, THUNK_BIND_SYMBOL, &entry) || !entry) {
+        dlcall_get_library_error(&err);
+        snprintf(why, size, "cannot use the host library %.4000s: %.2000s",
+                 path, err ? err : "unknown error");
+        return 0;
+    }
+
+    memset(&bind, 0, sizeof(bind));
+    bind.abi = THUNK_ABI;
+    bind.count = lib->hosted;
+    bind.sigs = lib->sigs;
+    bind.debug = lib->debug;
+    bind.names = lib->names;
+    bind.versions = lib->versions;
+    bind.protos = lib->protos;
+    bind.sig_digest = lib->sig_digest;
+    bind.entries = lib->entry;
+    dlcall_invoke_proc(entry, &bind, NULL);
+    if (!bind.ok) {
+        memset(lib->entry, 0, lib->hosted * sizeof(void *));
+        snprintf(why, size, "%.*s", (int)sizeof(bind.error), bind.error);
+        return 0;
+    }
+    lib->resume = bind.resume;
+    lib->stats = bind.stats;
+    lib->on_host = 1;
+    if (lib->debug) {
+        say(lib, "on the host: %.*s, through %s",
+            (int)sizeof(bind.host_library), bind.host_library, path);
+    }
+    return 1;
+}
+
+/* Is this handle the drop-in itself (found under the real one's name)? */
+static int is_self(void *handle)
+{
+    struct link_map *map = NULL;
+    Dl_info self;
+
+    return dladdr((void *)is_self, &self) && !dlinfo(handle, RTLD_DI_LINKMAP, &map) &&
+           map && (void *)map->l_addr == self.dli_fbase;
+}
+
+/*
+ * Open the guest's own library, by path, so that the drop-in (found by
+ * its SONAME through LD_LIBRARY_PATH) is not taken for it.  With -L,
+ * QEMU finds these paths in the sysroot.  RTLD_DEEPBIND keeps the real
+ * library's calls to its own functions inside it.  Locked.
+ */
+static void *open_real(struct thunk_lib *lib, char *tried, size_t size)
+{
+    static const char *const dirs[] = {
+        "/usr/lib/" MULTIARCH, "/lib/" MULTIARCH, "/usr/lib64", "/lib64",
+        "/usr/lib", "/lib",
+    };
+    char path[4096];
+    size_t used = 0;
+
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        void *handle;
+
+        /* (Not access(): QEMU's -L maps open's paths, not faccessat's.) */
+        snprintf(path, sizeof(path), "%s/%s", dirs[i], lib->soname);
+        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+        if (handle && !is_self(handle)) {
+            snprintf(tried, size, "%.1000s", path);
+            return handle;
+        }
+        if (handle) {
+            dlclose(handle);
+        }
+        used += snprintf(tried + used, used < size ? size - used : 0,
+                         "%s%.1000s", used ? ", " : "", path);
+    }
+    return NULL;
+}
+
+/* Fill real[] from the guest's own library.  Locked. */
+static void load_real(struct thunk_lib *lib, const char *why)
+{
+    char where[8192];
+
+    if (lib->real_handle) {
+        return;
+    }
+    lib->real_handle = open_real(lib, where, sizeof(where));
+    if (!lib->real_handle) {
+        fprintf(stderr, "dlcall-thunks: %s: cannot run: %s, and the guest's "
+                "own %s is not there (tried %s)\n", lib->soname, why,
+                lib->soname, where);
+        _exit(127);
+    }
+    for (unsigned i = 0; i < lib->count; i++) {
+        const char *v = lib->versions[i];
+        void *f = *v ? dlvsym(lib->real_handle, lib->names[i], v)
+                     : dlsym(lib->real_handle, lib->names[i]);
+
+        __atomic_store_n(&lib->real[i], f, __ATOMIC_RELEASE);
+    }
+    if (lib->debug) {
+        say(lib, "%s %s: %s", lib->on_host ? "functions kept in the guest from"
+            : "fallback to", where, why);
+    }
+}
+
+void thunk_start(struct thunk_lib *lib)
+{
+    const char *debug;
+    char why[8192];
+
+    if (__atomic_load_n(&lib->started, __ATOMIC_ACQUIRE)) {
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    if (!lib->started) {
+        debug = getenv("DLCALL_THUNKS_DEBUG");
+        lib->debug = debug && *debug && strcmp(debug, "0");
+        if (!host_path(lib, why, sizeof(why))) {
+            load_real(lib, why);
+        }
+        __atomic_store_n(&lib->started, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* Function i has no entry and no real function yet. */
+void thunk_need(struct thunk_lib *lib, unsigned i)
+{
+    thunk_start(lib);
+    pthread_mutex_lock(&lock);
+    if (!lib->entry[i] && !lib->real[i]) {
+        load_real(lib, "kept in the guest");
+    }
+    pthread_mutex_unlock(&lock);
+    if (!lib->entry[i] && !lib->real[i]) {
+        fprintf(stderr, "dlcall-thunks: %s: %s%s%s is neither on the host nor "
+                "in the guest's own library\n", lib->soname, lib->names[i],
+                *lib->versions[i] ? "@" : "", lib->versions[i]);
+        abort();
+    }
+}
+
+/* Run the callbacks a parked host call asks for, until it is done. */
+void thunk_serve(struct thunk_lib *lib, struct thunk_req *req)
+{
+    do {
+        lib->invokers[req->sig](req->fn, req->args, req->ret);
+        dlcall_invoke_proc(lib->resume, req, NULL);
+    } while (req->state != THUNK_DONE);
+}
+
+void thunk_stop(struct thunk_lib *lib)
+{
+    struct thunk_stats stats = { 0, 0 };
+
+    if (lib->debug && lib->on_host) {
+        dlcall_invoke_proc(lib->stats, &stats, NULL);
+        say(lib, "%llu calls and %llu callbacks ran on the host",
+            (unsigned long long)stats.calls,
+            (unsigned long long)stats.callbacks);
+    }
+}

@@ -1,0 +1,543 @@
+/*
+ * Host runtime of the thunks, linked into every host library.
+ *
+ * thunk_bind, the one exported function, resolves the functions a
+ * guest drop-in asks for in the host's real library, by name and the
+ * guest's symbol version (so a host library older than the guest's is
+ * found out), and hands back the generated host entries.
+ *
+ * Callbacks.  Guest code runs only on the guest CPU, between system
+ * calls.  A host call that may call back runs on a coroutine (its own
+ * stack) entered from the INVOKE_PROC that started it.  When the
+ * library calls a guest function, it calls a libffi closure made for
+ * that guest function; the closure writes the request into the guest's
+ * struct thunk_req and switches back, so INVOKE_PROC returns to the
+ * guest stub, which runs the guest function and resumes the coroutine
+ * with a second INVOKE_PROC.  A callback that calls the library again
+ * opens a new coroutine from that INVOKE_PROC.  Closures are made once
+ * per (guest function, signature) and kept, so a library may keep them
+ * as long as it likes.  A closure called on a thread with no coroutine
+ * running (a thread of the library's own, not a guest thread) cannot
+ * run guest code: it says so once and returns 0.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "host.h"
+
+int thunk_counting;
+uint64_t thunk_calls;
+static uint64_t callbacks;
+
+/* Coroutines */
+
+/* Stack of each coroutine: only host library code and libffi run on it. */
+#define CORO_STACK (1024 * 1024)
+#define CORO_GUARD 4096
+/* Idle coroutines kept per thread. */
+#define CORO_IDLE 4
+
+struct coro {
+    void *sp;                   /* saved while switched out */
+    void *caller;               /* the INVOKE_PROC's stack, saved */
+    void (*fn)(void *);
+    void *block;
+    struct thunk_req *req;
+    int done;
+    struct coro *next;          /* in the idle list */
+    void *stack;
+};
+
+/*
+ * thunk_switch(save, to): save the callee-saved registers on this
+ * stack and its pointer at *save, then continue on stack "to" where an
+ * earlier thunk_switch saved its registers.  coro_start is where a new
+ * coroutine's stack first "returns" to, with the coroutine in a
+ * callee-saved register.
+ */
+void thunk_switch(void **save, void *to) THUNK_HIDDEN;
+void coro_start(void) THUNK_HIDDEN;
+void coro_main(struct coro *c) THUNK_HIDDEN __attribute__((noreturn));
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl thunk_switch\n"
+        ".hidden thunk_switch\n"
+        ".globl coro_start\n"
+        ".hidden coro_start\n"
+        "thunk_switch:\n"
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    movq %rsp, (%rdi)\n"
+        "    movq %rsi, %rsp\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rbx\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        "coro_start:\n"
+        "    movq %rbx, %rdi\n"
+        "    call coro_main\n"
+        "    ud2\n");
+/* Saved: r15 r14 r13 r12 rbx rbp, then the return address. */
+#define FRAME_WORDS 7
+#define FRAME_CORO 4
+#define FRAME_RET 6
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl thunk_switch\n"
+        ".hidden thunk_switch\n"
+        ".globl coro_start\n"
+        ".hidden coro_start\n"
+        "thunk_switch:\n"
+        "    sub sp, sp, #160\n"
+        "    stp x19, x20, [sp, #0]\n"
+        "    stp x21, x22, [sp, #16]\n"
+        "    stp x23, x24, [sp, #32]\n"
+        "    stp x25, x26, [sp, #48]\n"
+        "    stp x27, x28, [sp, #64]\n"
+        "    stp x29, x30, [sp, #80]\n"
+        "    stp d8, d9, [sp, #96]\n"
+        "    stp d10, d11, [sp, #112]\n"
+        "    stp d12, d13, [sp, #128]\n"
+        "    stp d14, d15, [sp, #144]\n"
+        "    mov x9, sp\n"
+        "    str x9, [x0]\n"
+        "    mov sp, x1\n"
+        "    ldp x19, x20, [sp, #0]\n"
+        "    ldp x21, x22, [sp, #16]\n"
+        "    ldp x23, x24, [sp, #32]\n"
+        "    ldp x25, x26, [sp, #48]\n"
+        "    ldp x27, x28, [sp, #64]\n"
+        "    ldp x29, x30, [sp, #80]\n"
+        "    ldp d8, d9, [sp, #96]\n"
+        "    ldp d10, d11, [sp, #112]\n"
+        "    ldp d12, d13, [sp, #128]\n"
+        "    ldp d14, d15, [sp, #144]\n"
+        "    add sp, sp, #160\n"
+        "    ret\n"
+        "coro_start:\n"
+        "    mov x0, x19\n"
+        "    bl coro_main\n"
+        "    brk #0\n");
+/* Saved: x19..x30, d8..d15; x19 holds the coroutine, x30 returns. */
+#define FRAME_WORDS 20
+#define FRAME_CORO 0
+#define FRAME_RET 11
+#else
+#error "the thunks' host runtime has a stack switch for x86_64 and aarch64 hosts only"
+#endif
+
+static __thread struct coro *current
+    __attribute__((tls_model("initial-exec")));
+static __thread struct coro *idle __attribute__((tls_model("initial-exec")));
+static __thread unsigned idle_count
+    __attribute__((tls_model("initial-exec")));
+static pthread_key_t idle_key;
+
+void coro_main(struct coro *c)
+{
+    for (;;) {
+        c->fn(c->block);
+        c->req->state = THUNK_DONE;
+        c->done = 1;
+        thunk_switch(&c->sp, c->caller);
+    }
+}
+
+static struct coro *coro_new(void)
+{
+    char *stack = mmap(NULL, CORO_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                       -1, 0);
+    struct coro *c;
+    void **frame;
+
+    if (stack == MAP_FAILED) {
+        return NULL;
+    }
+    mprotect(stack, CORO_GUARD, PROT_NONE);
+    /* The coroutine itself sits at the top of its stack. */
+    c = (struct coro *)(stack + CORO_STACK) - 1;
+    memset(c, 0, sizeof(*c));
+    c->stack = stack;
+    /* The first switch to it pops this frame and "returns" to coro_start. */
+    frame = (void **)(((uintptr_t)c & ~(uintptr_t)15) - FRAME_WORDS * 8);
+    memset(frame, 0, FRAME_WORDS * 8);
+    frame[FRAME_CORO] = c;
+    frame[FRAME_RET] = (void *)coro_start;
+    c->sp = frame;
+    return c;
+}
+
+static void coro_free_idle(void *unused)
+{
+    while (idle) {
+        struct coro *c = idle;
+
+        idle = c->next;
+        munmap(c->stack, CORO_STACK);
+    }
+    idle_count = 0;
+}
+
+/* Run c until it finishes or parks for a callback. */
+static void coro_enter(struct coro *c)
+{
+    current = c;
+    thunk_switch(&c->caller, c->sp);
+    current = NULL;
+    if (c->done) {
+        if (idle_count < CORO_IDLE) {
+            if (!idle) {
+                pthread_setspecific(idle_key, c);
+            }
+            c->next = idle;
+            idle = c;
+            idle_count++;
+        } else {
+            munmap(c->stack, CORO_STACK);
+        }
+    }
+}
+
+void thunk_run(void (*fn)(void *), void *block, void *req)
+{
+    struct coro *c = idle;
+
+    if (c) {
+        idle = c->next;
+        idle_count--;
+    } else {
+        c = coro_new();
+    }
+    if (!c) {
+        /* No memory for a stack: run here; a callback will say so. */
+        fn(block);
+        ((struct thunk_req *)req)->state = THUNK_DONE;
+        return;
+    }
+    c->fn = fn;
+    c->block = block;
+    c->req = req;
+    c->done = 0;
+    coro_enter(c);
+}
+
+/* INVOKE_PROC(resume, req, NULL): the guest ran the callback. */
+static void thunk_resume(void *req, void *unused)
+{
+    coro_enter(((struct thunk_req *)req)->coro);
+}
+
+/* Closures */
+
+struct closure {
+    void *guest;                /* the guest function */
+    void *code;                 /* what the host library calls */
+    unsigned sig;
+    int warned;
+};
+
+/*
+ * Two tables, read without a lock and only ever added to: guest
+ * function (with signature) to closure code, which also maps host
+ * functions and closures to themselves, and closure code to guest
+ * function.
+ */
+struct mapping {
+    void *key;
+    unsigned sig;
+    void *value;
+    struct mapping *next;
+};
+
+#define BUCKETS 1024
+static struct mapping *to_host[BUCKETS], *to_guest[BUCKETS];
+static pthread_mutex_t closure_lock = PTHREAD_MUTEX_INITIALIZER;
+static ffi_cif *cifs;
+
+static unsigned bucket(void *key, unsigned sig)
+{
+    uint64_t h = ((uintptr_t)key >> 2) * 0x9e3779b97f4a7c15ull + sig;
+
+    return (h >> 32) & (BUCKETS - 1);
+}
+
+static void *lookup(struct mapping **table, void *key, unsigned sig)
+{
+    struct mapping *m;
+
+    for (m = __atomic_load_n(&table[bucket(key, sig)], __ATOMIC_ACQUIRE); m;
+         m = m->next) {
+        if (m->key == key && m->sig == sig) {
+            return m->value;
+        }
+    }
+    return NULL;
+}
+
+/* Locked by closure_lock. */
+static void add(struct mapping **table, void *key, unsigned sig, void *value)
+{
+    struct mapping *m = malloc(sizeof(*m));
+    unsigned b = bucket(key, sig);
+
+    if (!m) {
+        return;
+    }
+    m->key = key;
+    m->sig = sig;
+    m->value = value;
+    m->next = table[b];
+    __atomic_store_n(&table[b], m, __ATOMIC_RELEASE);
+}
+
+static void widen(ffi_type *type, const void *from, void *to)
+{
+    switch (type->type) {
+    case FFI_TYPE_VOID:
+        break;
+    case FFI_TYPE_SINT8:
+        *(ffi_sarg *)to = *(const int8_t *)from;
+        break;
+    case FFI_TYPE_UINT8:
+        *(ffi_arg *)to = *(const uint8_t *)from;
+        break;
+    case FFI_TYPE_SINT16:
+        *(ffi_sarg *)to = *(const int16_t *)from;
+        break;
+    case FFI_TYPE_UINT16:
+        *(ffi_arg *)to = *(const uint16_t *)from;
+        break;
+    case FFI_TYPE_SINT32:
+        *(ffi_sarg *)to = *(const int32_t *)from;
+        break;
+    case FFI_TYPE_UINT32:
+        *(ffi_arg *)to = *(const uint32_t *)from;
+        break;
+    default:
+        memcpy(to, from, type->size);
+        break;
+    }
+}
+
+/* What every closure runs, on the host thread that called it. */
+static void closure_called(ffi_cif *cif, void *ret, void **args, void *data)
+{
+    struct closure *cl = data;
+    struct coro *c = current;
+    uint64_t result[2] = { 0, 0 };
+    struct thunk_req *req;
+
+    if (!c) {
+        if (!__atomic_exchange_n(&cl->warned, 1, __ATOMIC_RELAXED)) {
+            fprintf(stderr, "dlcall-thunks: %s: the host library called "
+                    "guest function %p from a thread that is not running a "
+                    "guest call that can call back (a thread of its own?): "
+                    "guest code cannot run there, so the library gets 0\n",
+                    thunk_host_lib.soname, cl->guest);
+        }
+        widen(cif->rtype, result, ret);
+        return;
+    }
+    req = c->req;
+    req->fn = cl->guest;
+    req->sig = cl->sig;
+    req->args = args;
+    req->ret = result;
+    req->coro = c;
+    req->state = THUNK_CALLBACK;
+    if (thunk_counting) {
+        __atomic_fetch_add(&callbacks, 1, __ATOMIC_RELAXED);
+    }
+    thunk_switch(&c->sp, c->caller);
+    widen(cif->rtype, result, ret);
+}
+
+static void *make_closure(void *fn, unsigned sig)
+{
+    struct closure *cl;
+    ffi_closure *fc;
+    void *code = NULL;
+    Dl_info info;
+
+    pthread_mutex_lock(&closure_lock);
+    code = lookup(to_host, fn, sig);
+    if (code) {
+        goto out;
+    }
+    /* A host function (zlib's own allocator) or one of our closures. */
+    if (lookup(to_guest, fn, 0) || dladdr(fn, &info)) {
+        code = fn;
+        add(to_host, fn, sig, fn);
+        goto out;
+    }
+    cl = calloc(1, sizeof(*cl));
+    fc = ffi_closure_alloc(sizeof(ffi_closure), &code);
+    if (!cl || !fc ||
+        ffi_prep_closure_loc(fc, &cifs[sig], closure_called, cl, code) != FFI_OK) {
+        fprintf(stderr, "dlcall-thunks: %s: cannot make a closure for guest "
+                "function %p\n", thunk_host_lib.soname, fn);
+        abort();
+    }
+    cl->guest = fn;
+    cl->code = code;
+    cl->sig = sig;
+    add(to_guest, code, 0, fn);
+    add(to_host, code, sig, code);
+    add(to_host, fn, sig, code);
+out:
+    pthread_mutex_unlock(&closure_lock);
+    return code;
+}
+
+void *thunk_closure(void *fn, unsigned sig)
+{
+    void *code;
+
+    if (!fn) {
+        return NULL;
+    }
+    code = lookup(to_host, fn, sig);
+    return code ? code : make_closure(fn, sig);
+}
+
+void thunk_swap_in(void *p, const struct thunk_field *f)
+{
+    for (; p && f->sig != UINT32_MAX; f++) {
+        void **slot = (void **)((char *)p + f->offset);
+
+        *slot = thunk_closure(*slot, f->sig);
+    }
+}
+
+void thunk_swap_out(void *p, const struct thunk_field *f)
+{
+    for (; p && f->sig != UINT32_MAX; f++) {
+        void **slot = (void **)((char *)p + f->offset);
+        void *guest = *slot ? lookup(to_guest, *slot, 0) : NULL;
+
+        if (guest) {
+            *slot = guest;
+        }
+    }
+}
+
+/* Binding */
+
+static void thunk_stats(void *arg, void *unused)
+{
+    struct thunk_stats *stats = arg;
+
+    stats->calls = __atomic_load_n(&thunk_calls, __ATOMIC_RELAXED);
+    stats->callbacks = __atomic_load_n(&callbacks, __ATOMIC_RELAXED);
+}
+
+static const struct thunk_host_fn *find(const char *name, const char *version)
+{
+    const struct thunk_host_lib *lib = &thunk_host_lib;
+
+    for (unsigned i = 0; i < lib->count; i++) {
+        if (!strcmp(lib->fns[i].name, name) &&
+            !strcmp(lib->fns[i].version, version)) {
+            return &lib->fns[i];
+        }
+    }
+    return NULL;
+}
+
+/* Resolve everything, or say in b->error why not. */
+static int bind_all(struct thunk_bind *b)
+{
+    const struct thunk_host_lib *lib = &thunk_host_lib;
+    static void *handle;
+    struct link_map *map = NULL;
+
+    if (b->abi != THUNK_ABI) {
+        snprintf(b->error, sizeof(b->error), "the drop-in speaks thunk ABI "
+                 "%u, the host library %u: rebuild them together",
+                 b->abi, THUNK_ABI);
+        return 0;
+    }
+    if (b->sigs != lib->nsigs || strcmp(b->sig_digest, lib->sig_digest)) {
+        snprintf(b->error, sizeof(b->error), "the drop-in and the host "
+                 "library were generated from different headers");
+        return 0;
+    }
+    if (!handle) {
+        handle = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+    }
+    if (!handle) {
+        snprintf(b->error, sizeof(b->error), "the host has no %s: %s",
+                 lib->soname, dlerror());
+        return 0;
+    }
+    if (!dlinfo(handle, RTLD_DI_LINKMAP, &map) && map) {
+        snprintf(b->host_library, sizeof(b->host_library), "%s", map->l_name);
+    }
+    for (unsigned i = 0; i < b->count; i++) {
+        const char *name = b->names[i], *version = b->versions[i];
+        const struct thunk_host_fn *fn = find(name, version);
+        void *real;
+
+        if (!fn || strcmp(fn->proto, b->protos[i])) {
+            snprintf(b->error, sizeof(b->error), "the host library was "
+                     "generated %s %s%s%s", fn ? "with another prototype of"
+                     : "without", name, *version ? "@" : "", version);
+            return 0;
+        }
+        real = *version ? dlvsym(handle, name, version) : dlsym(handle, name);
+        if (!real) {
+            snprintf(b->error, sizeof(b->error), "the host's %s has no %s%s%s: "
+                     "it is older than the guest's", b->host_library, name,
+                     *version ? "@" : "", version);
+            return 0;
+        }
+        *fn->real = real;
+        b->entries[i] = (void *)fn->entry;
+    }
+    if (!cifs) {
+        cifs = calloc(lib->nsigs + 1, sizeof(*cifs));
+        for (unsigned i = 0; i < lib->nsigs; i++) {
+            const struct thunk_sig *s = &lib->sigs[i];
+
+            if (ffi_prep_cif(&cifs[i], FFI_DEFAULT_ABI, s->nargs, s->ret,
+                             s->args) != FFI_OK) {
+                snprintf(b->error, sizeof(b->error), "libffi cannot describe "
+                         "callback signature %u", i);
+                return 0;
+            }
+        }
+        pthread_key_create(&idle_key, coro_free_idle);
+    }
+    return 1;
+}
+
+__attribute__((visibility("default"))) void thunk_bind(void *arg, void *unused)
+{
+    struct thunk_bind *b = arg;
+
+    b->ok = bind_all(b);
+    if (b->ok) {
+        b->resume = (void *)thunk_resume;
+        b->stats = (void *)thunk_stats;
+        thunk_counting = b->debug;
+    }
+}
