@@ -57,7 +57,7 @@ struct thunk_bind {
     void *stats;                    /* out: entry that fills thunk_stats */
     int32_t ok;                     /* out: 1 if every function resolved */
     char host_library[256];         /* out: the host's real library */
-    char error[256];                /* out: why not, when ok is 0 */
+    char error[512];                /* out: why not, when ok is 0 */
 };
 
 /* INVOKE_PROC(stats, &stats, NULL): what ran on the host so far. */

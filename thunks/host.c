@@ -497,17 +497,18 @@ static int bind_all(struct thunk_bind *b)
         const struct thunk_host_fn *fn = find(name, version);
         void *real;
 
-        if (!fn || strcmp(fn->proto, b->protos[i])) {
-            snprintf(b->error, sizeof(b->error), "the host library was "
-                     "generated %s %s%s%s", fn ? "with another prototype of"
-                     : "without", name, *version ? "@" : "", version);
+        if (fn && strcmp(fn->proto, b->protos[i])) {
+            snprintf(b->error, sizeof(b->error), "%.100s has another "
+                     "prototype on the host: the drop-in and the host "
+                     "library come from different headers", name);
             return 0;
         }
-        real = *version ? dlvsym(handle, name, version) : dlsym(handle, name);
+        real = !fn ? NULL : *version ? dlvsym(handle, name, version)
+                                     : dlsym(handle, name);
         if (!real) {
-            snprintf(b->error, sizeof(b->error), "the host's %s has no %s%s%s: "
-                     "it is older than the guest's", b->host_library, name,
-                     *version ? "@" : "", version);
+            snprintf(b->error, sizeof(b->error), "the host's %.200s has no "
+                     "%.100s%s%.100s: it is older than the guest's",
+                     b->host_library, name, *version ? "@" : "", version);
             return 0;
         }
         *fn->real = real;
