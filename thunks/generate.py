@@ -477,27 +477,15 @@ def write_guest(spec, lib, functions, out, name):
         w(f'\nstatic const char *const thunk_{what}[] = {{\n')
         w(''.join(f'    "{v}",\n' for v in vals))
         w('};\n')
-    for i, (s, (ret, args)) in enumerate(sigs):
-        call = ', '.join(f'*({a.c} *)a[{j}]' for j, a in enumerate(args))
-        w(f'\n/* {s} */\n')
-        w(f'static void thunk_inv{i}(void *fn, void **a, void *r)\n{{\n')
-        cast = f'(({proto(ret, args, "(*)")})fn)({call})'
-        if ret.kind == 'void':
-            w(f'    {cast};\n}}\n')
-        else:
-            w(f'    *({ret.c} *)r = {cast};\n}}\n')
-    if sigs:
-        w('\nstatic thunk_invoker *const thunk_invokers[] = {\n')
-        w(''.join(f'    thunk_inv{i},\n' for i in range(len(sigs))))
-        w('};\n')
     w('\nstatic struct thunk_lib thunk_lib = {\n')
     w(f'    .soname = "{lib.soname}", .name = "{name}",\n')
     w(f'    .count = {n}, .hosted = {hosted}, .sigs = {len(sigs)},\n')
     w('    .names = thunk_names, .versions = thunk_versions,\n')
     w('    .protos = thunk_protos,\n')
     w(f'    .sig_digest = "{";".join(s for s, _ in sigs)}",\n')
-    w(f'    .invokers = {"thunk_invokers" if sigs else "0"},\n')
     w('    .entry = thunk_entry, .real = thunk_realfn,\n};\n')
+    if sigs:
+        write_callbacks(sigs, w)
     for f in functions:
         if not f.override:
             write_stub(f, w)
@@ -513,6 +501,27 @@ def write_guest(spec, lib, functions, out, name):
       '    thunk_start(&thunk_lib);\n}\n')
     w('\n__attribute__((destructor)) static void thunk_fini(void)\n{\n'
       '    thunk_stop(&thunk_lib);\n}\n')
+
+
+def write_callbacks(sigs, w):
+    """Run the callbacks a parked host call asks for, until it is done:
+    one case per signature, so that the guest function is the only
+    indirect call (each costs QEMU a lookup)."""
+    w('\n__attribute__((noinline))\n'
+      'static void thunk_callbacks(struct thunk_req *q)\n{\n'
+      '    do {\n        void **a = q->args;\n\n'
+      '        switch (q->sig) {\n')
+    for i, (s, (ret, args)) in enumerate(sigs):
+        call = ', '.join(f'*({decl(a.c, "*")})a[{j}]' for j, a in enumerate(args))
+        call = f'(({proto(ret, args, "(*)")})q->fn)({call})'
+        if ret.kind != 'void':
+            call = f'*({decl(ret.c, "*")})q->ret = {call}'
+        w(f'        case {i}: /* {s} */\n            {call};\n'
+          f'            break;\n')
+    w('        default:\n            thunk_bad_callback(&thunk_lib, q);\n'
+      '        }\n'
+      '        dlcall_invoke_proc(thunk_lib.resume, q, 0);\n'
+      '    } while (q->state != THUNK_DONE);\n}\n')
 
 
 def write_stub(f, w):
@@ -550,7 +559,7 @@ def write_stub(f, w):
     if f.coroutine:
         w(f'    dlcall_invoke_proc(e, {blk}, &q);\n')
         w('    if (THUNK_UNLIKELY(q.state != THUNK_DONE)) {\n'
-          '        thunk_serve(&thunk_lib, &q);\n    }\n')
+          '        thunk_callbacks(&q);\n    }\n')
     else:
         w(f'    dlcall_invoke_proc(e, {blk}, 0);\n')
     if f.errno:

@@ -9,7 +9,9 @@
  *   ($DLCALL_THUNKS_HOST_DIR or THUNK_HOST_DIR, then <name>.so) loads,
  *   and it finds every function in the host's real library with the
  *   symbol version the guest's library has.  Each stub then makes one
- *   INVOKE_PROC; calls that may call back go through thunk_serve().
+ *   INVOKE_PROC; a call that may call back returns early with a request
+ *   to run a guest function, and resumes with another INVOKE_PROC (the
+ *   generated thunk_callbacks()).
  * - the fallback: everything else (no plugin, a native run, guest_base
  *   not 0, a host library older than the guest's).  The drop-in then
  *   forwards every function to the guest's own real library, opened by
@@ -223,13 +225,13 @@ void thunk_need(struct thunk_lib *lib, unsigned i)
     }
 }
 
-/* Run the callbacks a parked host call asks for, until it is done. */
-void thunk_serve(struct thunk_lib *lib, struct thunk_req *req)
+/* The host asked for a callback of a signature the drop-in does not know. */
+void thunk_bad_callback(struct thunk_lib *lib, struct thunk_req *req)
 {
-    do {
-        lib->invokers[req->sig](req->fn, req->args, req->ret);
-        dlcall_invoke_proc(lib->resume, req, NULL);
-    } while (req->state != THUNK_DONE);
+    fprintf(stderr, "dlcall-thunks: %s: the host library asked for a "
+            "callback of signature %u, which the drop-in does not have\n",
+            lib->soname, req->sig);
+    abort();
 }
 
 void thunk_stop(struct thunk_lib *lib)

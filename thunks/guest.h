@@ -19,8 +19,6 @@
 #define THUNK_LIKELY(x) __builtin_expect(!!(x), 1)
 #define THUNK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-typedef void thunk_invoker(void *fn, void **args, void *ret);
-
 /*
  * One drop-in library.  Functions 0..hosted-1 run on the host when the
  * host path is on (entry[i] is then their host entry); the others are
@@ -34,7 +32,6 @@ struct thunk_lib {
     uint32_t count, hosted, sigs;
     const char *const *names, *const *versions, *const *protos;
     const char *sig_digest;
-    thunk_invoker *const *invokers;
     void **entry, **real;
     void *resume, *stats;
     void *real_handle;
@@ -44,7 +41,8 @@ struct thunk_lib {
 void thunk_start(struct thunk_lib *lib) THUNK_HIDDEN;
 void thunk_stop(struct thunk_lib *lib) THUNK_HIDDEN;
 void thunk_need(struct thunk_lib *lib, unsigned i) THUNK_HIDDEN;
-void thunk_serve(struct thunk_lib *lib, struct thunk_req *req) THUNK_HIDDEN;
+void thunk_bad_callback(struct thunk_lib *lib, struct thunk_req *req)
+    THUNK_HIDDEN __attribute__((noreturn));
 
 /* For hand-written functions: is the host path on? */
 static inline int thunk_on_host(struct thunk_lib *lib)
