@@ -28,10 +28,11 @@ GUEST ?= $(firstword $(filter aarch64,$(GUESTS)) $(GUESTS))
 SIZE ?= 64
 EXAMPLES := $(MAKE) -f examples/zlib/Makefile QEMU_BUILD=$(QEMU_BUILD) \
 	GUESTS="$(GUESTS)"
+THUNKS := $(MAKE) -f thunks/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)"
 
 .PHONY: all demo deps fetch prepare build build-noplugins check check-tcg \
-	check-noplugins check-series check-each check-examples bench refresh \
-	series clean
+	check-noplugins check-series check-each check-examples check-thunks \
+	thunks bench refresh series clean
 
 # The steps share build/; each sub-make runs its own jobs in parallel.
 .NOTPARALLEL:
@@ -79,7 +80,14 @@ check-each: prepare
 check-examples: build
 	@$(EXAMPLES) check
 
-check: check-series check-tcg check-noplugins check-examples
+# The drop-in libraries (thunks/): build/thunks/<guest>/lib, build/thunks/host.
+thunks:
+	@$(THUNKS) all
+
+check-thunks: build
+	@$(THUNKS) check
+
+check: check-series check-tcg check-noplugins check-examples check-thunks
 	@echo "check: all passed"
 
 # Benchmarks: a table in build/bench/results.md and a chart beside it.
@@ -88,6 +96,7 @@ bench: build
 	@SRC=build/pristine tooling/build qemu-pristine \
 		--target-list=x86_64-linux-user --enable-plugins --disable-docs
 	@$(EXAMPLES) all
+	@$(THUNKS) bench
 	@$(MAKE) -f bench/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)" \
 		SIZE=$(SIZE)
 

@@ -272,6 +272,7 @@ plot "$OUT/zlib.dat" using 2:xtic(1) title "emulated", \
 unset multiplot
 EOF
 
+QEMU_BUILD=$QEMU_BUILD GUESTS=$GUESTS RUNS=$RUNS COUNT=$COUNT OUT=$OUT bench/thunks.sh >>"$OUT/results.md"
 cat "$OUT/results.md"
 echo
 echo "bench: wrote $OUT/results.md and $OUT/results.png"

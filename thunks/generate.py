@@ -164,6 +164,8 @@ class Library:
                 stop(f'{path} exports {kind} {sym}: a drop-in can only '
                      f'stand in for functions')
             self.functions.append((name, version, default))
+        if not self.functions:
+            stop(f'{path} exports no functions')
         self.functions.sort()
 
 
