@@ -22,7 +22,10 @@ What only a person can say comes from SPEC, one directive per line
     library SONAME      the library's SONAME
     header FILE...      the headers that declare its functions
     define MACRO[=V]... macros to parse them with
-    errno GLOB...       functions that set errno: carried back
+    errno GLOB...       functions that set errno: carried back (errno
+                        numbers are the same on every guest and host
+                        served; ppc64le's one difference, EDEADLOCK, is
+                        a number no x86_64 or aarch64 host returns)
     override NAME...    functions written by hand after "%% guest"
     guest NAME...       functions kept in the guest (they run the
                         guest's own library), with the reason
@@ -31,15 +34,21 @@ and after a line "%% guest", the C of the overrides.  Types that do not
 pass blindly between guest and host stop the generator with a message
 naming the function, unless SPEC overrides it or keeps it in the guest:
 variadic functions, va_list, long double, plain char by value (its
-signedness differs between ABIs), structures and unions by value.
+signedness differs between ABIs), bit-fields in structures passed by
+value.  Structures and unions passed by value are defined again in the
+generated C, with static assertions of their layout on each side.
 
-Calls that may call back into the guest are found from the types: a
-function pointer argument; a pointer to a structure with function
-pointer fields (which the host swaps for closures during the call, as
-z_stream's zalloc and zfree); and a pointer to a structure type that
-appears in a function with such callbacks (a handle the library may
-keep them in, as expat's XML_Parser).  Those calls run on a host
-coroutine; all others are plain calls.
+Callbacks.  Guest functions reach the library in its arguments, found
+from their types: a function pointer; a structure passed by value that
+holds one (as ZSTD_customMem: the host passes a copy holding closures);
+a pointer to a structure that holds one, directly or through pointers
+(as z_stream's zalloc and zfree, or lzma_stream's allocator): the host
+swaps the guest's function pointers for closures during the call and
+back after it, or, where the pointer is to const (lzma_allocator),
+passes a copy of the structure that holds closures.  Those calls run on
+a host coroutine, and so does every call taking a pointer to a structure
+type that also appears in a call with callbacks (a handle the library
+may keep them in, as expat's XML_Parser).  All other calls are plain.
 """
 
 import argparse
@@ -155,7 +164,7 @@ class Library:
             kind, bind, ndx, sym = m.groups()
             if ndx == 'UND' or bind not in ('GLOBAL', 'WEAK'):
                 continue
-            name, at, version = sym.partition('@')
+            name, _, version = sym.partition('@')
             default = not version or version.startswith('@')
             version = version.lstrip('@')
             if kind == 'OBJECT' and ndx == 'ABS' and name in nodes:
@@ -215,6 +224,10 @@ class Type:
         self.rec = rec          # record: its clang type
         self.sig = sig          # fn: (ret Type, [arg Type])
 
+    @property
+    def const(self):
+        return self.c.startswith('const ')
+
 
 def convert(t):
     if is_va_list(t):
@@ -254,7 +267,12 @@ def convert(t):
     if k in (K.CONSTANTARRAY, K.INCOMPLETEARRAY):
         return convert(t.element_type)      # (as parameters only)
     if k == K.RECORD:
-        return Type('record', t.spelling, max(t.get_size(), 0), rec=t)
+        kw = ('union' if t.get_declaration().kind == ci.CursorKind.UNION_DECL
+              else 'struct')
+        name = re.sub(r'\W+', '_', re.sub(r'\b(const|struct|union) ', '',
+                                          t.spelling)).strip('_')
+        return Type('record', f'{const}{kw} thunk_{name}',
+                    max(t.get_size(), 0), rec=t)
     if k == K.LONGDOUBLE:
         return Type('bad', 'long double (80-bit on x86_64, 128-bit on '
                     'aarch64 and riscv64)')
@@ -265,6 +283,16 @@ def fields(rec):
     """(name, byte offset, clang type) of a record's fields."""
     return [(f.spelling, rec.get_offset(f.spelling) // 8, f.type)
             for f in rec.get_fields()]
+
+
+def elements(ft):
+    """A field's type without its array dimensions: (type, count, dims)."""
+    c, n, dims = ft.get_canonical(), 1, ''
+    while c.kind == K.CONSTANTARRAY:
+        n *= c.get_array_size()
+        dims += f'[{c.get_array_size()}]'
+        c = c.element_type.get_canonical()
+    return c, n, dims
 
 
 def shape(t, seen):
@@ -289,7 +317,7 @@ def shape(t, seen):
         return ('char',)            # same bytes; by value it is refused
     if c.kind == K.ENUM:
         return ('int', c.get_size())
-    if c.kind in (K.CONSTANTARRAY,):
+    if c.kind == K.CONSTANTARRAY:
         return ('array', c.get_array_size(), shape(c.element_type, seen))
     return (c.kind.name, c.get_size())
 
@@ -300,20 +328,53 @@ def fn_shape(decl):
             decl.type.is_function_variadic())
 
 
-def fn_fields(rec, base=0):
-    """Function pointer fields of a record (nested records included)."""
+def has_fn(rec):
+    """Does a record hold a function pointer (in itself, not through
+    pointers)?"""
+    for _, _, ft in fields(rec):
+        t = convert(elements(ft)[0])
+        if t.kind == 'fn' or (t.kind == 'record' and has_fn(t.rec)):
+            return True
+    return False
+
+
+def material(rec, seen):
+    """Where a record holds guest functions: [(kind, offset, what)] with
+    kind 'fn' (what: the function's Type), or 'shadow' or 'deep' for a
+    pointer to a const or a writable record that holds some (what: the
+    record's Type and its own material).  seen: the records above."""
     out = []
     for name, off, ft in fields(rec):
-        t = convert(ft)
-        if t.kind == 'fn':
-            out.append((base + off, t))
-        elif t.kind == 'record':
-            out += fn_fields(t.rec, base + off)
-        elif (t.kind == 'ptr' and t.to.kind == 'record' and
-              t.to.size > 0 and fn_fields(t.to.rec)):
-            stop(f'{rec.spelling}.{name} points to {t.to.c}, which holds '
-                 f'function pointers: not handled yet')
+        c, n, _ = elements(ft)
+        t = convert(c)
+        sub = None
+        if t.kind == 'ptr' and t.to.kind == 'record' and t.to.size > 0:
+            if t.to.c.replace('const ', '') in seen:
+                if has_fn(t.to.rec):
+                    stop(f'{rec.spelling}.{name} leads back to '
+                         f'{t.to.rec.spelling}, which holds function '
+                         f'pointers: not handled')
+            else:
+                sub = material(t.to.rec,
+                               seen | {t.to.c.replace('const ', '')})
+        for i in range(n):
+            o = off + i * c.get_size()
+            if t.kind == 'fn':
+                out.append(('fn', o, t))
+            elif t.kind == 'record':
+                out += [(k, o + so, w) for k, so, w in material(t.rec, seen)]
+            elif sub:
+                out.append(('shadow' if t.to.const else 'deep', o,
+                            (t.to, sub)))
     return out
+
+
+def fn_types(mat):
+    for kind, _, what in mat:
+        if kind == 'fn':
+            yield what
+        else:
+            yield from fn_types(what[1])
 
 
 def decl(c, name):
@@ -342,21 +403,23 @@ class Function:
         self.args = [convert(a.type) for a in decl.get_arguments()]
         self.variadic = decl.type.is_function_variadic()
         self.proto = proto(self.ret, self.args, variadic=self.variadic)
-        self.closures = []      # (arg index, sig Type)
-        self.swaps = []         # (arg index, [(offset, sig Type)])
-        self.handles = set()
-        for i, a in enumerate(self.args + [self.ret]):
-            if a.kind == 'ptr' and a.to.kind == 'record':
-                self.handles.add(a.to.c.replace('const ', ''))
+        # Where its arguments hold guest functions (see material()):
+        self.closures = []      # (arg, fn Type): a function pointer
+        self.swaps = []         # (arg, material): in *arg, swapped in place
+        self.shadows = []       # (arg, record Type, material): in *arg,
+        #                         const: the host passes a copy
+        self.copies = []        # (arg, material): in a record by value
+        self.handles = {a.to.c.replace('const ', '')
+                        for a in self.args + [self.ret]
+                        if a.kind == 'ptr' and a.to.kind == 'record'}
         if not (self.kept or self.override):
             self.check()
 
     def check(self):
-        why = None
-        if self.variadic:
-            why = 'is variadic'
+        why = 'is variadic' if self.variadic else None
         for i, a in enumerate([self.ret] + self.args):
             what = 'returns' if i == 0 else f'takes as argument {i}'
+            j = i - 1
             if a.kind == 'bad':
                 why = f'{what} {a.c}'
             elif a.kind == 'va_list':
@@ -364,20 +427,22 @@ class Function:
             elif a.kind == 'char':
                 why = (f'{what} a plain char by value (signed on x86_64, '
                        f'unsigned on aarch64, riscv64, ppc64le)')
+            elif a.kind == 'fn' and i:
+                self.closures.append((j, a))
             elif a.kind == 'record':
-                why = f'{what} {a.c} by value'
-            elif a.kind == 'fn':
-                self.closures.append((i - 1, a))
+                mat = material(a.rec, {a.c.replace('const ', '')})
+                if mat and not i:
+                    why = f'returns {a.rec.spelling}, which holds callbacks'
+                elif mat:
+                    self.copies.append((j, mat))
             elif (a.kind == 'ptr' and a.to.kind == 'record' and
-                  a.to.size > 0 and i > 0):
-                ff = fn_fields(a.to.rec)
-                if ff and a.c.startswith('const'):
-                    why = (f'{what} a pointer to const {a.to.c}, which '
-                           f'holds function pointers: not handled yet')
-                elif ff:
-                    self.swaps.append((i - 1, ff))
-        for _, sig in self.closures + [s for _, ff in self.swaps
-                                       for s in ff]:
+                  a.to.size > 0 and i):
+                mat = material(a.to.rec, {a.to.c.replace('const ', '')})
+                if mat and a.to.const:
+                    self.shadows.append((j, a.to, mat))
+                elif mat:
+                    self.swaps.append((j, mat))
+        for sig in self.fn_types():
             for t in [sig.sig[0]] + sig.sig[1]:
                 if t.kind not in ('void', 'int', 'ptr', 'fn', 'float'):
                     why = f'has a callback passing {t.c}'
@@ -385,9 +450,16 @@ class Function:
             stop(f'{self.name} {why}: say in the library\'s file whether it '
                  f'is kept in the guest or written by hand')
 
+    def fn_types(self):
+        yield from (t for _, t in self.closures)
+        for mat in ([m for _, m in self.swaps + self.copies] +
+                    [m for _, _, m in self.shadows]):
+            yield from fn_types(mat)
+
     @property
     def calls_back(self):
-        return bool(self.closures or self.swaps)
+        return bool(self.closures or self.swaps or self.shadows or
+                    self.copies)
 
     @property
     def hosted(self):
@@ -395,24 +467,27 @@ class Function:
 
     @property
     def cname(self):
-        """The C name of its stub or entry."""
+        """The C name of its stub (a non-default version's own name)."""
         return self.name if self.default else f'thunk_v{self.index}'
 
     def block(self):
-        """The argument block: its fields, as (C declaration, name)."""
-        out = [(decl(a.c, f'a{i}'), f'a{i}') for i, a in enumerate(self.args)]
+        """The argument block's fields."""
+        out = [decl(a.c, f'a{i}') for i, a in enumerate(self.args)]
         if self.errno:
-            out.append(('int err', 'err'))
+            out.append('int err')
         if self.ret.kind != 'void':
-            out.append((decl(self.ret.c, 'r'), 'r'))
+            out.append(decl(self.ret.c, 'r'))
         return out
+
+    def where(self):
+        return f'{self.name}{"@" if self.version else ""}{self.version}'
 
 
 def signatures(functions):
     """Every callback signature, spelt, in a fixed order."""
     sigs = {}
     for f in functions:
-        for _, t in f.closures + [s for _, ff in f.swaps for s in ff]:
+        for t in f.fn_types():
             sigs[proto(*t.sig)] = t.sig
     return sorted(sigs.items())
 
@@ -430,17 +505,17 @@ def load(spec, lib_path, includes, arch, side):
         guest_decls = parse(spec, includes, TRIPLES[arch])
     functions = []
     for name, version, default in lib.functions:
-        decl = host_decls.get(name)
-        if decl is None:
+        d = host_decls.get(name)
+        if d is None:
             stop(f'{lib_path} exports {name}, which the headers do not '
                  f'declare')
         if guest_decls is not None:
             gd = guest_decls.get(name)
-            if gd is None or fn_shape(gd) != fn_shape(decl):
+            if gd is None or fn_shape(gd) != fn_shape(d):
                 stop(f'{name} passes types whose layout differs between '
                      f'the host and {arch}')
         functions.append(Function(len(functions), name, version, default,
-                                  decl, spec))
+                                  d, spec))
     # Kept and hand-written functions after the hosted ones.
     functions.sort(key=lambda f: (not f.hosted, f.name, f.version))
     for i, f in enumerate(functions):
@@ -457,18 +532,62 @@ def load(spec, lib_path, includes, arch, side):
     return lib, functions
 
 
+def define_records(functions, w):
+    """C definitions of the records passed by value (nested ones first),
+    with static assertions of the layout clang computed for the host:
+    each side's compiler checks its own ABI against it."""
+    done = set()
+
+    def define(t):
+        name = t.c.replace('const ', '')
+        if name in done:
+            return
+        done.add(name)
+        lines, checks = [], [f'sizeof({name}) == {t.size}',
+                             f'_Alignof({name}) == {t.rec.get_align()}']
+        for f in t.rec.get_fields():
+            if f.is_bitfield() or not f.spelling:
+                stop(f'{t.rec.spelling} is passed by value and has a '
+                     f'bit-field or an unnamed member: not handled')
+            c, _, dims = elements(f.type)
+            ft = convert(c)
+            if ft.kind in ('bad', 'va_list'):
+                stop(f'{t.rec.spelling} is passed by value and has a field '
+                     f'{f.spelling} of type {ft.c}')
+            if ft.kind == 'record':
+                define(ft)
+            lines.append(f'    {decl(ft.c, f.spelling + dims)};\n')
+            checks.append(f'__builtin_offsetof({name}, {f.spelling}) == '
+                          f'{t.rec.get_offset(f.spelling) // 8}')
+        w(f'\n/* {t.rec.spelling} */\n{name} {{\n{"".join(lines)}}};\n')
+        w(''.join(f'_Static_assert({c}, "layout of {name}");\n'
+                  for c in checks))
+
+    for f in functions:
+        for t in [f.ret] + f.args:
+            if t.kind == 'record':
+                define(t)
+
+
+def write_block(f, w):
+    if f.block():
+        w(f'struct thunk_b{f.index} {{\n')
+        w(''.join(f'    {d};\n' for d in f.block()))
+        w('};\n\n')
+
+
 # Writing the guest side
 
 def write_guest(spec, lib, functions, out, name):
     sigs = signatures(functions)
-    sig_index = {s: i for i, (s, _) in enumerate(sigs)}
     hosted = sum(f.hosted for f in functions)
+    n = len(functions)
     w = out.write
     w(f'/* Generated by thunks/generate.py from {spec.path} and the '
       f'guest\'s {lib.soname}: do not edit. */\n')
-    w('#include "guest.h"\n\n')
-    n = len(functions)
-    w(f'static void *thunk_entry[{n}], *thunk_realfn[{n}];\n\n')
+    w('#include "guest.h"\n')
+    define_records(functions, w)
+    w(f'\nstatic void *thunk_entry[{n}], *thunk_realfn[{n}];\n\n')
     for f in functions:
         if f.default:
             w(f'enum {{ THUNK_I_{f.name} = {f.index} }};\n')
@@ -514,7 +633,8 @@ def write_callbacks(sigs, w):
       '    do {\n        void **a = q->args;\n\n'
       '        switch (q->sig) {\n')
     for i, (s, (ret, args)) in enumerate(sigs):
-        call = ', '.join(f'*({decl(a.c, "*")})a[{j}]' for j, a in enumerate(args))
+        call = ', '.join(f'*({decl(a.c, "*")})a[{j}]'
+                         for j, a in enumerate(args))
         call = f'(({proto(ret, args, "(*)")})q->fn)({call})'
         if ret.kind != 'void':
             call = f'*({decl(ret.c, "*")})q->ret = {call}'
@@ -527,16 +647,14 @@ def write_callbacks(sigs, w):
 
 
 def write_stub(f, w):
+    """One INVOKE_PROC on the host path; the guest's own function in
+    fallback (and the first call may have to choose)."""
     i = f.index
     args = ', '.join(f'a{j}' for j in range(len(f.args)))
-    block = f.block()
-    w(f'\n/* {f.name}{"@" if f.version else ""}{f.version} */\n')
-    if block:
-        w(f'struct thunk_b{i} {{\n')
-        w(''.join(f'    {d};\n' for d, _ in block))
-        w('};\n\n')
+    w(f'\n/* {f.where()} */\n')
+    write_block(f, w)
     w(f'THUNK_EXPORT {proto(f.ret, f.args, f.cname, named=True)}\n{{\n')
-    if block:
+    if f.block():
         w(f'    struct thunk_b{i} b;\n')
     if f.coroutine:
         w('    struct thunk_req q;\n')
@@ -557,7 +675,7 @@ def write_stub(f, w):
         w(f'    b.a{j} = a{j};\n')
     if f.errno:
         w('    b.err = errno;\n')
-    blk = '&b' if block else '0'
+    blk = '&b' if f.block() else '0'
     if f.coroutine:
         w(f'    dlcall_invoke_proc(e, {blk}, &q);\n')
         w('    if (THUNK_UNLIKELY(q.state != THUNK_DONE)) {\n'
@@ -608,25 +726,45 @@ def ffi_type(t):
     stop(f'a callback passes {t.c}, which libffi cannot describe here')
 
 
+class Tables:
+    """The host's tables of where records hold guest functions
+    (struct thunk_field), one per distinct material list."""
+
+    KINDS = {'fn': 'THUNK_FN', 'shadow': 'THUNK_SHADOW', 'deep': 'THUNK_DEEP'}
+
+    def __init__(self, sig_index, w):
+        self.sig_index, self.w, self.names = sig_index, w, {}
+
+    def __call__(self, mat):
+        rows = []
+        for kind, off, what in mat:
+            if kind == 'fn':
+                sig = self.sig_index[proto(*what.sig)]
+                rows.append(f'{{ THUNK_FN, {off}, {sig}, 0, 0 }}')
+            else:
+                sub = self(what[1])
+                rows.append(f'{{ {self.KINDS[kind]}, {off}, 0, '
+                            f'{what[0].size}, {sub} }}')
+        key = tuple(rows)
+        if key not in self.names:
+            self.names[key] = f'thunk_fields{len(self.names)}'
+            self.w(f'\nstatic const struct thunk_field {self.names[key]}[] '
+                   f'= {{\n' + ''.join(f'    {r},\n' for r in rows) +
+                   '    { THUNK_END },\n};\n')
+        return self.names[key]
+
+
 def write_host(spec, lib, functions, out):
     sigs = signatures(functions)
-    sig_index = {s: i for i, (s, _) in enumerate(sigs)}
     hosted = [f for f in functions if f.hosted]
     w = out.write
     w(f'/* Generated by thunks/generate.py from {spec.path} and the '
       f'host\'s {lib.soname}: do not edit. */\n')
     w('#include "host.h"\n')
-    swaps = {}
+    define_records(hosted, w)
+    tables = Tables({s: i for i, (s, _) in enumerate(sigs)}, w)
     for f in hosted:
-        for _, ff in f.swaps:
-            key = tuple((o, sig_index[proto(*t.sig)]) for o, t in ff)
-            swaps.setdefault(key, f'thunk_fields{len(swaps)}')
-    for key, var in swaps.items():
-        w(f'\nstatic const struct thunk_field {var}[] = {{\n')
-        w(''.join(f'    {{ {o}, {s} }},\n' for o, s in key))
-        w('    THUNK_FIELDS_END\n};\n')
-    for f in hosted:
-        write_entry(f, w, swaps, sig_index)
+        write_entry(f, w, tables)
     w('\nstatic const struct thunk_host_fn thunk_fns[] = {\n')
     for f in hosted:
         w(f'    {{ "{f.name}", "{f.version}", "{f.proto}",\n'
@@ -646,32 +784,37 @@ def write_host(spec, lib, functions, out):
     w(f'    "{";".join(s for s, _ in sigs)}",\n}};\n')
 
 
-def write_entry(f, w, swaps, sig_index):
+def write_entry(f, w, tables):
+    """The host entry: unpack the block, put closures where the guest
+    passed functions, call, store the result (and errno)."""
     i = f.index
-    block = f.block()
-    w(f'\n/* {f.name}{"@" if f.version else ""}{f.version} */\n')
-    if block:
-        w(f'struct thunk_b{i} {{\n')
-        w(''.join(f'    {d};\n' for d, _ in block))
-        w('};\n\n')
-    w(f'static {proto(f.ret, f.args, f"(*thunk_real{i})")};\n\n')
     args = [f'b->a{j}' for j in range(len(f.args))]
+    body = [f'struct thunk_b{i} *b = block;'] if f.block() else []
+    before, after = [], []
     for j, t in f.closures:
-        args[j] = f'thunk_closure(b->a{j}, {sig_index[proto(*t.sig)]})'
-    call = f'thunk_real{i}({", ".join(args)})'
+        args[j] = f'thunk_closure(b->a{j}, {tables.sig_index[proto(*t.sig)]})'
+    for j, rec, mat in f.shadows:
+        args[j] = f'thunk_shadow(b->a{j}, {rec.size}, {tables(mat)})'
+    for j, mat in f.copies:
+        body.append(f'{decl(f.args[j].c.replace("const ", ""), f"a{j}")} = '
+                    f'b->a{j};')
+        before.append(f'thunk_swap_in(&a{j}, {tables(mat)});')
+        args[j] = f'a{j}'
+    for j, mat in f.swaps:
+        before.append(f'thunk_swap_in(b->a{j}, {tables(mat)});')
+        after.append(f'thunk_swap_out(b->a{j}, {tables(mat)});')
+    call = f'thunk_real{i}({", ".join(args)});'
     if f.ret.kind != 'void':
         call = 'b->r = ' + call
-    body = [f'struct thunk_b{i} *b = block;', ''] if block else []
     if f.errno:
-        body.append('errno = b->err;')
-    swap = [(j, swaps[tuple((o, sig_index[proto(*t.sig)]) for o, t in ff)])
-            for j, ff in f.swaps]
-    body += [f'thunk_swap_in(b->a{j}, {v});' for j, v in swap]
-    body.append(call + ';')
-    body += [f'thunk_swap_out(b->a{j}, {v});' for j, v in swap]
-    if f.errno:
-        body.append('b->err = errno;')
-    code = ''.join(f'    {line}\n' if line else '\n' for line in body)
+        before.append('errno = b->err;')
+        after.append('b->err = errno;')
+    body += [''] if body else []
+    code = ''.join(f'    {line}\n' if line else '\n'
+                   for line in body + before + [call] + after)
+    w(f'\n/* {f.where()} */\n')
+    write_block(f, w)
+    w(f'static {proto(f.ret, f.args, f"(*thunk_real{i})")};\n\n')
     if f.coroutine:
         w(f'static void thunk_run{i}(void *block)\n{{\n{code}}}\n\n')
         w(f'static void thunk_entry{i}(void *block, void *req)\n{{\n'

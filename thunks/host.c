@@ -18,7 +18,9 @@
  * per (guest function, signature) and kept, so a library may keep them
  * as long as it likes.  A closure called on a thread with no coroutine
  * running (a thread of the library's own, not a guest thread) cannot
- * run guest code: it says so once and returns 0.
+ * run guest code: it says so once and returns 0.  A guest callback
+ * that never returns (longjmp out of it) leaves its coroutine parked
+ * for good: a leak of one stack, as the library's frames are lost too.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -293,9 +295,9 @@ static void *lookup(struct mapping **table, void *key, unsigned sig)
     return NULL;
 }
 
-/* Locked by closure_lock. */
 static void add(struct mapping **table, void *key, unsigned sig, void *value)
 {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     struct mapping *m = malloc(sizeof(*m));
     unsigned b = bucket(key, sig);
 
@@ -305,8 +307,10 @@ static void add(struct mapping **table, void *key, unsigned sig, void *value)
     m->key = key;
     m->sig = sig;
     m->value = value;
+    pthread_mutex_lock(&lock);
     m->next = table[b];
     __atomic_store_n(&table[b], m, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&lock);
 }
 
 static void widen(ffi_type *type, const void *from, void *to)
@@ -421,23 +425,76 @@ void *thunk_closure(void *fn, unsigned sig)
 
 void thunk_swap_in(void *p, const struct thunk_field *f)
 {
-    for (; p && f->sig != UINT32_MAX; f++) {
+    for (; p && f->kind != THUNK_END; f++) {
         void **slot = (void **)((char *)p + f->offset);
 
-        *slot = thunk_closure(*slot, f->sig);
+        switch (f->kind) {
+        case THUNK_FN:
+            *slot = thunk_closure(*slot, f->sig);
+            break;
+        case THUNK_SHADOW:
+            *slot = thunk_shadow(*slot, f->size, f->fields);
+            break;
+        case THUNK_DEEP:
+            thunk_swap_in(*slot, f->fields);
+            break;
+        }
     }
 }
 
 void thunk_swap_out(void *p, const struct thunk_field *f)
 {
-    for (; p && f->sig != UINT32_MAX; f++) {
+    for (; p && f->kind != THUNK_END; f++) {
         void **slot = (void **)((char *)p + f->offset);
-        void *guest = *slot ? lookup(to_guest, *slot, 0) : NULL;
+        void *guest;
 
-        if (guest) {
+        if (f->kind == THUNK_DEEP) {
+            thunk_swap_out(*slot, f->fields);
+        } else if (*slot && (guest = lookup(to_guest, *slot, 0))) {
             *slot = guest;
         }
     }
+}
+
+/*
+ * Shadows: for each const structure of the guest's that holds guest
+ * functions, a copy that holds closures.  The library may keep the
+ * pointer, so copies are never freed; a new one is made when the
+ * guest's structure changed.
+ */
+struct shadow {
+    void *copy;
+    uint32_t size;
+    unsigned char original[];
+};
+static struct mapping *shadows[BUCKETS];
+
+void *thunk_shadow(const void *p, uint32_t size,
+                   const struct thunk_field *fields)
+{
+    void *guest = (void *)p;
+    struct shadow *s;
+
+    if (!p || lookup(to_guest, guest, 0)) {
+        return guest;                   /* NULL, or already a shadow */
+    }
+    s = lookup(shadows, guest, size);
+    if (s && !memcmp(s->original, p, size)) {
+        return s->copy;
+    }
+    s = malloc(sizeof(*s) + size);
+    if (!s || !(s->copy = malloc(size))) {
+        fprintf(stderr, "dlcall-thunks: %s: out of memory\n",
+                thunk_host_lib.soname);
+        abort();
+    }
+    s->size = size;
+    memcpy(s->original, p, size);
+    memcpy(s->copy, p, size);
+    thunk_swap_in(s->copy, fields);
+    add(to_guest, s->copy, 0, guest);
+    add(shadows, guest, size, s);
+    return s->copy;
 }
 
 /* Binding */

@@ -30,11 +30,20 @@ struct thunk_sig {
     ffi_type **args;
 };
 
-/* A function pointer field of a structure the library reads later. */
+/*
+ * Where a structure holds guest functions, for the host to swap them
+ * for closures: a function pointer (THUNK_FN, with its signature), or a
+ * pointer to a structure that holds some, const (THUNK_SHADOW: the
+ * host points it at a copy of size bytes that holds closures) or not
+ * (THUNK_DEEP: swapped in place too).  A table ends with THUNK_END.
+ */
+enum { THUNK_END, THUNK_FN, THUNK_SHADOW, THUNK_DEEP };
+
 struct thunk_field {
-    uint32_t offset, sig;
+    uint32_t kind, offset;
+    uint32_t sig, size;
+    const struct thunk_field *fields;
 };
-#define THUNK_FIELDS_END { 0, UINT32_MAX }
 
 struct thunk_host_lib {
     const char *soname;
@@ -65,8 +74,12 @@ void thunk_run(void (*fn)(void *), void *block, void *req) THUNK_HIDDEN;
 /* A host pointer for guest function fn of signature sig (closures). */
 void *thunk_closure(void *fn, unsigned sig) THUNK_HIDDEN;
 
-/* Swap the function pointer fields of *p for closures, and back. */
+/* Swap the guest functions *p holds for closures, and back. */
 void thunk_swap_in(void *p, const struct thunk_field *fields) THUNK_HIDDEN;
 void thunk_swap_out(void *p, const struct thunk_field *fields) THUNK_HIDDEN;
+
+/* A lasting copy of const structure *p, holding closures. */
+void *thunk_shadow(const void *p, uint32_t size,
+                   const struct thunk_field *fields) THUNK_HIDDEN;
 
 #endif /* THUNKS_HOST_H */

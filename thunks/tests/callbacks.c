@@ -1,9 +1,13 @@
 /*
  * Callbacks through libcbtest's drop-in (see cbtest.h), for the thunks:
- * deep nesting (a callback that calls the library, 50 levels down),
- * both symbol versions of cbtest_version, and a callback from a thread
- * of the library's own: the guest function must not run, the library
- * gets 0 and nothing crashes (check.sh checks the message on stderr).
+ * deep nesting (a callback that calls the library, 50 levels down);
+ * both symbol versions of cbtest_version; guest allocators in a const
+ * structure (in read-only memory: the host must not write it), reached
+ * as an argument and through a stream, and passed by value into a
+ * handle that keeps them; structures passed and returned by value; and
+ * a callback from a thread of the library's own: the guest function
+ * must not run, the library gets 0 and nothing crashes (check.sh
+ * checks the message on stderr).
  *
  * The exit status is the verdict.
  *
@@ -12,6 +16,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cbtest.h"
 
@@ -33,6 +38,72 @@ static int nest(void *ctx, int value)
     return 1;
 }
 
+struct counts {
+    int allocs, frees;
+};
+
+static void *count_alloc(void *opaque, unsigned long size)
+{
+    ((struct counts *)opaque)->allocs++;
+    return malloc(size);
+}
+
+static void count_free(void *opaque, void *ptr)
+{
+    ((struct counts *)opaque)->frees++;
+    free(ptr);
+}
+
+static struct counts counts;
+static const struct cbtest_allocator allocator = {
+    count_alloc, count_free, &counts
+};
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "callbacks: %s (%d allocations, %d frees)\n", what,
+            counts.allocs, counts.frees);
+    return 1;
+}
+
+/* Guest allocators held in structures, the ways cbtest.h passes them. */
+static int allocators(void)
+{
+    struct cbtest_stream s = { 0, &allocator, NULL };
+    struct cbtest_mem mem = { count_alloc, count_free, &counts };
+    struct cbtest_handle *h;
+    struct cbtest_bounds b = cbtest_get_bounds(4);
+
+    if (cbtest_allocate(&allocator, 3) != 3 || counts.allocs != 3 ||
+        counts.frees != 3) {
+        return fail("cbtest_allocate did not use the guest's allocator");
+    }
+    if (cbtest_stream_init(&s) || s.allocator != &allocator ||
+        cbtest_stream_work(&s, 5) != 5 || s.total != 5 ||
+        s.allocator != &allocator || counts.allocs != 9) {
+        return fail("the stream did not allocate through the guest, or "
+                    "its allocator pointer was not given back");
+    }
+    cbtest_stream_end(&s);
+    if (counts.frees != 9 || s.state) {
+        return fail("cbtest_stream_end did not free through the guest");
+    }
+    h = cbtest_create(mem);
+    if (!h || counts.allocs != 10 || cbtest_handle_work(h, 2) != 2) {
+        return fail("cbtest_create or the handle did not allocate through "
+                    "the guest");
+    }
+    cbtest_destroy(h);
+    if (counts.allocs != 12 || counts.frees != 12) {
+        return fail("the handle did not keep the guest's allocator");
+    }
+    if (b.error || b.lower != -4 || b.upper != 4 || b.scale != 2.0 ||
+        cbtest_width(b) != 16.0) {
+        return fail("structures by value came back wrong");
+    }
+    return 0;
+}
+
 int main(void)
 {
     int one = 1, depth = 50;
@@ -50,6 +121,9 @@ int main(void)
     if (cbtest_version() != 2 || !old || old() != 1) {
         fprintf(stderr, "callbacks: the two versions of cbtest_version "
                 "are mixed up\n");
+        return 1;
+    }
+    if (allocators()) {
         return 1;
     }
     calls = 0;

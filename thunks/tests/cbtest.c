@@ -48,6 +48,72 @@ int cbtest_version(void)
     return 2;
 }
 
+int cbtest_allocate(const struct cbtest_allocator *a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        a->free(a->opaque, a->alloc(a->opaque, 16));
+    }
+    return n;
+}
+
+int cbtest_stream_init(struct cbtest_stream *s)
+{
+    s->total = 0;
+    s->state = s->allocator->alloc(s->allocator->opaque, 64);
+    return s->state ? 0 : -1;
+}
+
+int cbtest_stream_work(struct cbtest_stream *s, int n)
+{
+    s->total += cbtest_allocate(s->allocator, n);
+    return n;
+}
+
+void cbtest_stream_end(struct cbtest_stream *s)
+{
+    s->allocator->free(s->allocator->opaque, s->state);
+    s->state = 0;
+}
+
+struct cbtest_handle {
+    struct cbtest_mem mem;
+};
+
+struct cbtest_handle *cbtest_create(struct cbtest_mem mem)
+{
+    struct cbtest_handle *h = mem.alloc(mem.opaque, sizeof(*h));
+
+    if (h) {
+        h->mem = mem;
+    }
+    return h;
+}
+
+int cbtest_handle_work(struct cbtest_handle *h, int n)
+{
+    for (int i = 0; i < n; i++) {
+        h->mem.free(h->mem.opaque, h->mem.alloc(h->mem.opaque, 16));
+    }
+    return n;
+}
+
+void cbtest_destroy(struct cbtest_handle *h)
+{
+    h->mem.free(h->mem.opaque, h);
+}
+
+struct cbtest_bounds cbtest_get_bounds(int which)
+{
+    struct cbtest_bounds b = { 0, -which, which, which / 2.0 };
+
+    return b;
+}
+
+double cbtest_width(struct cbtest_bounds b)
+{
+    return (b.upper - b.lower) * b.scale;
+}
+
 int cbtest_version_1(void);
 int cbtest_version_1(void)
 {
