@@ -69,14 +69,13 @@ void thunk_switch(void **save, void *to) THUNK_HIDDEN;
 void coro_start(void) THUNK_HIDDEN;
 void coro_main(struct coro *c) THUNK_HIDDEN __attribute__((noreturn));
 
+#define SWITCH_START ".text\n.p2align 4\n" \
+    ".globl thunk_switch\n.hidden thunk_switch\n" \
+    ".globl coro_start\n.hidden coro_start\n" \
+    "thunk_switch:\n"
+
 #if defined(__x86_64__)
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".globl thunk_switch\n"
-        ".hidden thunk_switch\n"
-        ".globl coro_start\n"
-        ".hidden coro_start\n"
-        "thunk_switch:\n"
+__asm__(SWITCH_START
         "    pushq %rbp\n"
         "    pushq %rbx\n"
         "    pushq %r12\n"
@@ -101,13 +100,7 @@ __asm__(".text\n"
 #define FRAME_CORO 4
 #define FRAME_RET 6
 #elif defined(__aarch64__)
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".globl thunk_switch\n"
-        ".hidden thunk_switch\n"
-        ".globl coro_start\n"
-        ".hidden coro_start\n"
-        "thunk_switch:\n"
+__asm__(SWITCH_START
         "    sub sp, sp, #160\n"
         "    stp x19, x20, [sp, #0]\n"
         "    stp x21, x22, [sp, #16]\n"

@@ -9,7 +9,9 @@
  *  - a callback that calls zlib again: out() checksums with crc32 and
  *    recompresses with a second stream whose allocators are guest
  *    functions too (callbacks inside a call made from a callback);
- *  - 8 threads doing all that at once.
+ *  - 8 threads doing all that at once;
+ *  - gzprintf, which the drop-in formats on the guest side, with a
+ *    line longer than its buffer, read back with gzgets.
  *
  * The exit status is the verdict.
  *
@@ -230,11 +232,33 @@ static void own_allocator(void)
     }
 }
 
+/* gzprintf of a long line, through a file in the current directory. */
+static void long_gzprintf(void)
+{
+    char line[3000], back[3100];
+    gzFile f;
+
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = 0;
+    f = gzopen("zcallbacks.gz", "wb");
+    if (!f || gzprintf(f, "%s %d\n", line, 42) != (int)sizeof(line) + 3 ||
+        gzclose(f) != Z_OK) {
+        fail("gzprintf of a long line failed");
+    }
+    f = gzopen("zcallbacks.gz", "rb");
+    if (!f || !gzgets(f, back, sizeof(back)) || strncmp(back, line, 2999) ||
+        strcmp(back + 2999, " 42\n") || gzclose(f) != Z_OK) {
+        fail("gzprintf's long line did not come back");
+    }
+    remove("zcallbacks.gz");
+}
+
 int main(void)
 {
     pthread_t threads[THREADS];
 
     own_allocator();
+    long_gzprintf();
     round_trip((void *)1);
     for (uintptr_t i = 0; i < THREADS; i++) {
         if (pthread_create(&threads[i], NULL, round_trip, (void *)(i + 2))) {
