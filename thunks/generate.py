@@ -27,8 +27,13 @@ What only a person can say comes from SPEC, one directive per line
                         served; ppc64le's one difference, EDEADLOCK, is
                         a number no x86_64 or aarch64 host returns)
     override NAME...    functions written by hand after "%% guest"
-    guest NAME...       functions kept in the guest (they run the
-                        guest's own library), with the reason
+    guest NAME...       functions kept in the guest, with the reason:
+                        they jump to the guest's own library's, so no
+                        header needs to declare them
+    plainchar NAME...   functions whose plain char arguments pass as
+                        their byte (say why that is right)
+    data NAME...        constant data the library exports: the drop-in
+                        carries a copy of the guest library's bytes
 
 and after a line "%% guest", the C of the overrides.  Types that do not
 pass blindly between guest and host stop the generator with a message
@@ -92,11 +97,13 @@ class Spec:
         self.library = None
         self.headers, self.defines = [], []
         self.errno, self.override, self.guest = [], [], []
+        self.plainchar, self.data = [], []
         text = open(path).read()
         head, _, self.guest_c = text.partition('\n%% guest\n')
         lists = {'header': self.headers, 'define': self.defines,
                  'errno': self.errno, 'override': self.override,
-                 'guest': self.guest}
+                 'guest': self.guest, 'plainchar': self.plainchar,
+                 'data': self.data}
         for n, line in enumerate(head.splitlines(), 1):
             words = line.split('#', 1)[0].split()
             if not words:
@@ -117,11 +124,13 @@ class Spec:
     def sets_errno(self, name):
         return any(fnmatch.fnmatchcase(name, g) for g in self.errno)
 
-    def check_names(self, names):
-        for what in ('errno', 'override', 'guest'):
+    def check_names(self, names, objects):
+        for what in ('errno', 'override', 'guest', 'plainchar', 'data'):
             for glob in getattr(self, what):
-                if not fnmatch.filter(names, glob):
-                    stop(f'{what} {glob}: the library exports no such function')
+                if not fnmatch.filter(objects if what == 'data' else names,
+                                      glob):
+                    stop(f'{what} {glob}: the library exports no such '
+                         f'{"data" if what == "data" else "function"}')
 
 
 # The real library, through readelf
@@ -132,9 +141,11 @@ def readelf(option, path):
 
 
 class Library:
-    """Exported functions (name, version, default?) and version nodes."""
+    """Exported functions and data (name, version, default?), and the
+    version nodes."""
 
     def __init__(self, path):
+        self.path = path
         m = re.search(r'\(SONAME\)\s+Library soname: \[(.*)\]',
                       readelf('-d', path))
         self.soname = m.group(1) if m else None
@@ -154,14 +165,14 @@ class Library:
                 if m and self.nodes:
                     self.nodes[-1][1].append(m.group(1))
         nodes = {n for n, _ in self.nodes}
-        self.functions = []
+        self.functions, self.objects = [], []
         for line in readelf('--dyn-syms', path).splitlines():
             # Num: Value Size Type Bind Vis [other...] Ndx Name [(n)]
-            m = re.match(r'\s*\d+: \S+\s+\S+\s+(\S+)\s+(\S+)\s+\S+\s+'
+            m = re.match(r'\s*\d+: (\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+\S+\s+'
                          r'(?:\[.*\]\s+)?(UND|ABS|COM|\d+)\s+(\S+)', line)
             if not m:
                 continue
-            kind, bind, ndx, sym = m.groups()
+            value, size, kind, bind, ndx, sym = m.groups()
             if ndx == 'UND' or bind not in ('GLOBAL', 'WEAK'):
                 continue
             name, _, version = sym.partition('@')
@@ -169,13 +180,38 @@ class Library:
             version = version.lstrip('@')
             if kind == 'OBJECT' and ndx == 'ABS' and name in nodes:
                 continue                # a version node's own symbol
-            if kind not in ('FUNC', 'IFUNC'):
+            if kind == 'OBJECT':
+                self.objects.append((name, version, default,
+                                     int(value, 16), int(size, 0)))
+            elif kind in ('FUNC', 'IFUNC'):
+                self.functions.append((name, version, default))
+            else:
                 stop(f'{path} exports {kind} {sym}: a drop-in can only '
-                     f'stand in for functions')
-            self.functions.append((name, version, default))
+                     f'stand in for functions and constant data')
         if not self.functions:
             stop(f'{path} exports no functions')
         self.functions.sort()
+        self.objects.sort()
+
+    def data(self, name, value, size):
+        """The bytes of exported object name, from the file."""
+        for line in readelf('-r', self.path).splitlines():
+            m = re.match(r'([0-9a-f]+)\s+[0-9a-f]+\s+R_', line)
+            if m and value <= int(m.group(1), 16) < value + size:
+                stop(f'{self.path} exports {name}, which holds addresses: '
+                     f'it cannot be copied')
+        for line in readelf('-l', self.path).splitlines():
+            f = line.split()
+            if f[:1] == ['LOAD']:
+                off, vaddr, filesz, memsz = (int(x, 16) for x in
+                                             (f[1], f[2], f[4], f[5]))
+                if vaddr <= value and value + size <= vaddr + memsz:
+                    with open(self.path, 'rb') as elf:
+                        elf.seek(off + value - vaddr)
+                        got = elf.read(max(0, min(size, vaddr + filesz -
+                                                  value)))
+                    return got + bytes(size - len(got))
+        stop(f'{name} is not in a loaded segment of {self.path}')
 
 
 # The headers, through libclang
@@ -399,20 +435,25 @@ class Function:
         self.kept = name in spec.guest
         self.override = name in spec.override
         self.errno = spec.sets_errno(name) and not self.kept
+        self.plainchar = spec.plainchar
+        self.closures, self.swaps, self.shadows, self.copies = [], [], [], []
+        self.handles = set()
+        if self.kept:
+            self.ret, self.args, self.variadic, self.proto = None, [], 0, ''
+            return
         self.ret = convert(decl.result_type)
         self.args = [convert(a.type) for a in decl.get_arguments()]
         self.variadic = decl.type.is_function_variadic()
         self.proto = proto(self.ret, self.args, variadic=self.variadic)
         # Where its arguments hold guest functions (see material()):
-        self.closures = []      # (arg, fn Type): a function pointer
-        self.swaps = []         # (arg, material): in *arg, swapped in place
-        self.shadows = []       # (arg, record Type, material): in *arg,
-        #                         const: the host passes a copy
-        self.copies = []        # (arg, material): in a record by value
+        # closures: (arg, fn Type), a function pointer; swaps: (arg,
+        # material), in *arg, swapped in place; shadows: (arg, record
+        # Type, material), in const *arg, of which the host passes a
+        # copy; copies: (arg, material), in a record passed by value.
         self.handles = {a.to.c.replace('const ', '')
                         for a in self.args + [self.ret]
                         if a.kind == 'ptr' and a.to.kind == 'record'}
-        if not (self.kept or self.override):
+        if not self.override:
             self.check()
 
     def check(self):
@@ -424,7 +465,7 @@ class Function:
                 why = f'{what} {a.c}'
             elif a.kind == 'va_list':
                 why = f'{what} a va_list (it differs between ABIs)'
-            elif a.kind == 'char':
+            elif a.kind == 'char' and self.name not in self.plainchar:
                 why = (f'{what} a plain char by value (signed on x86_64, '
                        f'unsigned on aarch64, riscv64, ppc64le)')
             elif a.kind == 'fn' and i:
@@ -496,7 +537,12 @@ def load(spec, lib_path, includes, arch, side):
     lib = Library(lib_path)
     if lib.soname != spec.library:
         stop(f'{lib_path} has SONAME {lib.soname}, not {spec.library}')
-    spec.check_names([n for n, _, _ in lib.functions])
+    spec.check_names([n for n, _, _ in lib.functions],
+                     [o[0] for o in lib.objects])
+    for name, version, default, _, _ in lib.objects:
+        if name not in spec.data or not default:
+            stop(f'{lib_path} exports data {name}: if it is constant, say '
+                 f'"data {name}" in the library\'s file')
     host_decls = parse(spec, includes, None)
     guest_decls = None
     host_arch = subprocess.run(['uname', '-m'], capture_output=True,
@@ -506,10 +552,11 @@ def load(spec, lib_path, includes, arch, side):
     functions = []
     for name, version, default in lib.functions:
         d = host_decls.get(name)
-        if d is None:
+        if d is None and name not in spec.guest:
             stop(f'{lib_path} exports {name}, which the headers do not '
-                 f'declare')
-        if guest_decls is not None:
+                 f'declare: say in the library\'s file that it is kept in '
+                 f'the guest')
+        if guest_decls is not None and name not in spec.guest:
             gd = guest_decls.get(name)
             if gd is None or fn_shape(gd) != fn_shape(d):
                 stop(f'{name} passes types whose layout differs between '
@@ -564,7 +611,7 @@ def define_records(functions, w):
                   for c in checks))
 
     for f in functions:
-        for t in [f.ret] + f.args:
+        for t in ([f.ret] + f.args if not f.kept else []):
             if t.kind == 'record':
                 define(t)
 
@@ -587,9 +634,17 @@ def write_guest(spec, lib, functions, out, name):
       f'guest\'s {lib.soname}: do not edit. */\n')
     w('#include "guest.h"\n')
     define_records(functions, w)
-    w(f'\nstatic void *thunk_entry[{n}], *thunk_realfn[{n}];\n\n')
+    for oname, _, _, value, size in lib.objects:
+        data = lib.data(oname, value, size)
+        w(f'\n/* {oname}: a copy of the guest library\'s */\n'
+          f'THUNK_EXPORT const unsigned char {oname}[{size}] '
+          f'__attribute__((aligned(16))) = {{')
+        w(','.join(('\n    ' if k % 16 == 0 else ' ') + str(b)
+                   for k, b in enumerate(data)) + '\n};\n')
+    w(f'\nstatic void *thunk_entry[{n}];\n'
+      f'static void *thunk_realfn[{n}] __attribute__((used));\n\n')
     for f in functions:
-        if f.default:
+        if f.default and not f.kept:
             w(f'enum {{ THUNK_I_{f.name} = {f.index} }};\n')
             w(f'typedef {proto(f.ret, f.args, "thunk_t_" + f.name, f.variadic)};\n')
     for what, vals in (('names', [f.name for f in functions]),
@@ -600,7 +655,8 @@ def write_guest(spec, lib, functions, out, name):
         w('};\n')
     w('\nstatic struct thunk_lib thunk_lib = {\n')
     w(f'    .soname = "{lib.soname}", .name = "{name}",\n')
-    w(f'    .count = {n}, .hosted = {hosted}, .sigs = {len(sigs)},\n')
+    w(f'    .count = {n}, .hosted = {hosted}, '
+      f'.kept = {sum(f.kept for f in functions)}, .sigs = {len(sigs)},\n')
     w('    .names = thunk_names, .versions = thunk_versions,\n')
     w('    .protos = thunk_protos,\n')
     w(f'    .sig_digest = "{";".join(s for s, _ in sigs)}",\n')
@@ -608,7 +664,10 @@ def write_guest(spec, lib, functions, out, name):
     if sigs:
         write_callbacks(sigs, w)
     for f in functions:
-        if not f.override:
+        if f.kept:
+            w(f'\n/* {f.where()}: kept in the guest */\n'
+              f'THUNK_FORWARD("{f.cname}", {f.index});\n')
+        elif not f.override:
             write_stub(f, w)
         if not f.default:
             w(f'__asm__(".symver {f.cname}, {f.name}@{f.version}");\n')
@@ -697,8 +756,9 @@ def write_map(lib, functions, out):
         return
     hidden = [f.cname for f in functions if not f.default]
     for k, (node, parents) in enumerate(lib.nodes):
-        names = sorted(f.name for f in functions
-                       if f.version == node and f.default)
+        names = sorted([f.name for f in functions
+                        if f.version == node and f.default] +
+                       [o[0] for o in lib.objects if o[1] == node])
         w(f'{node} {{\n')
         if names:
             w('  global:\n' + ''.join(f'    {n};\n' for n in names))

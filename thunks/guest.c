@@ -19,7 +19,8 @@
  *
  * Silent, unless DLCALL_THUNKS_DEBUG is set (and not "0"): then it says
  * on stderr which path it took and why, and at exit how many calls and
- * callbacks ran on the host.
+ * callbacks ran on the host.  DLCALL_THUNKS_GUEST_LIBDIR names another
+ * directory where the guest's own library may be (tried first).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -134,9 +135,9 @@ static int is_self(void *handle)
  */
 static void *open_real(struct thunk_lib *lib, char *tried, size_t size)
 {
-    static const char *const dirs[] = {
-        "/usr/lib/" MULTIARCH, "/lib/" MULTIARCH, "/usr/lib64", "/lib64",
-        "/usr/lib", "/lib",
+    const char *const dirs[] = {
+        getenv("DLCALL_THUNKS_GUEST_LIBDIR"), "/usr/lib/" MULTIARCH,
+        "/lib/" MULTIARCH, "/usr/lib64", "/lib64", "/usr/lib", "/lib",
     };
     char path[4096];
     size_t used = 0;
@@ -144,6 +145,9 @@ static void *open_real(struct thunk_lib *lib, char *tried, size_t size)
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         void *handle;
 
+        if (!dirs[i] || !*dirs[i]) {
+            continue;
+        }
         /* (Not access(): QEMU's -L maps open's paths, not faccessat's.) */
         snprintf(path, sizeof(path), "%s/%s", dirs[i], lib->soname);
         handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
@@ -202,6 +206,8 @@ void thunk_start(struct thunk_lib *lib)
         lib->debug = debug && *debug && strcmp(debug, "0");
         if (!host_path(lib, why, sizeof(why))) {
             load_real(lib, why);
+        } else if (lib->kept) {
+            load_real(lib, "kept in the guest");
         }
         __atomic_store_n(&lib->started, 1, __ATOMIC_RELEASE);
     }
@@ -223,6 +229,14 @@ void thunk_need(struct thunk_lib *lib, unsigned i)
                 *lib->versions[i] ? "@" : "", lib->versions[i]);
         abort();
     }
+}
+
+/* A function kept in the guest was called before thunk_start(). */
+void thunk_early(void)
+{
+    fprintf(stderr, "dlcall-thunks: a function kept in the guest was "
+            "called before its drop-in library started\n");
+    abort();
 }
 
 /* The host asked for a callback of a signature the drop-in does not know. */

@@ -5,9 +5,10 @@
  * structure (in read-only memory: the host must not write it), reached
  * as an argument and through a stream, and passed by value into a
  * handle that keeps them; structures passed and returned by value; and
- * a callback from a thread of the library's own: the guest function
- * must not run, the library gets 0 and nothing crashes (check.sh
- * checks the message on stderr).
+ * a function kept in the guest; and a callback from a thread of the
+ * library's own: with "host", the guest function must not run, the
+ * library gets 0 and nothing crashes (check.sh checks the message on
+ * stderr); with "fallback", the guest's own library runs it.
  *
  * The exit status is the verdict.
  *
@@ -17,6 +18,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cbtest.h"
 
@@ -104,10 +106,11 @@ static int allocators(void)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    int one = 1, depth = 50;
-    int (*old)(void);
+    int on_host = argc > 1 && !strcmp(argv[1], "host");
+    int one = 1, depth = 50, thread;
+    int (*old)(void), (*internal)(int);
 
     if (cbtest_call(count, &one, 100) != 100 * 99 / 2 + 100 || calls != 100) {
         fprintf(stderr, "callbacks: cbtest_call gave a wrong sum\n");
@@ -126,10 +129,17 @@ int main(void)
     if (allocators()) {
         return 1;
     }
+    internal = (int (*)(int))dlsym(RTLD_DEFAULT, "cbtest_internal");
+    if (!internal || internal(5) != 15) {
+        fprintf(stderr, "callbacks: cbtest_internal, kept in the guest, "
+                "failed\n");
+        return 1;
+    }
     calls = 0;
-    if (cbtest_call_thread(count, &one) != 0 || calls != 0) {
-        fprintf(stderr, "callbacks: a callback ran on a thread that is not "
-                "a guest thread\n");
+    thread = cbtest_call_thread(count, &one);
+    if (on_host ? thread != 0 || calls != 0 : thread != 2 || calls != 1) {
+        fprintf(stderr, "callbacks: the callback from a thread of the "
+                "library's gave %d after %d calls\n", thread, calls);
         return 1;
     }
     printf("callbacks: ok\n");

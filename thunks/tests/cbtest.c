@@ -114,6 +114,13 @@ double cbtest_width(struct cbtest_bounds b)
     return (b.upper - b.lower) * b.scale;
 }
 
+/* Exported, but in no header: the drop-in keeps it in the guest. */
+int cbtest_internal(int x);
+int cbtest_internal(int x)
+{
+    return x * 3;
+}
+
 int cbtest_version_1(void);
 int cbtest_version_1(void)
 {

@@ -119,12 +119,21 @@ for g in $GUESTS; do
         fi
     done
 
-    echo "  TEST    nested callbacks, versions, a callback from a host thread on $g"
-    LD_LIBRARY_PATH=$T/host q "$g" -plugin "$PLUGIN" "$t/callbacks" \
-        >out 2>err || fail "callbacks"
+    # libcbtest's own library for the guest, for its drop-in's fallback
+    # and its function kept in the guest.
+    real="DLCALL_THUNKS_GUEST_LIBDIR=$t/real"
+    echo "  TEST    libcbtest's callbacks, structures, versions, a callback from a host thread on $g"
+    LD_LIBRARY_PATH=$T/host q "$g" -E "$real" -plugin "$PLUGIN" \
+        "$t/callbacks" host >out 2>err || fail "callbacks"
     grep -q "libcbtest.so.1: the host library called guest function .* from a thread that is not running a guest call" err ||
         fail "no message about the callback from a host thread"
     on_host libcbtest.so.1 callbacks
+
+    echo "  TEST    libcbtest's test on $g, falling back without the plugin"
+    q "$g" -E "$real" "$t/callbacks" fallback >out 2>err ||
+        fail "callbacks, falling back"
+    grep -q "libcbtest.so.1: fallback to $t/real/libcbtest.so.1" err ||
+        fail "libcbtest.so.1 did not fall back to its own library"
 
     if [ "$g" = "$HOST_ARCH" ]; then
         echo "  TEST    zlib's example natively, falling back"
