@@ -315,6 +315,13 @@ def convert(t):
     return Type('bad', f'{t.spelling} (a type the generator does not know)')
 
 
+def by_value(t):
+    """t as a parameter or result: a top-level const means nothing."""
+    if t.kind != 'ptr' and t.const:
+        t.c = t.c[len('const '):]
+    return t
+
+
 def fields(rec):
     """(name, byte offset, clang type) of a record's fields."""
     return [(f.spelling, rec.get_offset(f.spelling) // 8, f.type)
@@ -441,8 +448,8 @@ class Function:
         if self.kept:
             self.ret, self.args, self.variadic, self.proto = None, [], 0, ''
             return
-        self.ret = convert(decl.result_type)
-        self.args = [convert(a.type) for a in decl.get_arguments()]
+        self.ret = by_value(convert(decl.result_type))
+        self.args = [by_value(convert(a.type)) for a in decl.get_arguments()]
         self.variadic = decl.type.is_function_variadic()
         self.proto = proto(self.ret, self.args, variadic=self.variadic)
         # Where its arguments hold guest functions (see material()):

@@ -109,7 +109,7 @@ struct cbtest_bounds cbtest_get_bounds(int which)
     return b;
 }
 
-double cbtest_width(struct cbtest_bounds b)
+double cbtest_width(const struct cbtest_bounds b)
 {
     return (b.upper - b.lower) * b.scale;
 }

@@ -68,6 +68,6 @@ struct cbtest_bounds {
 /* { 0, -which, which, which / 2.0 } */
 struct cbtest_bounds cbtest_get_bounds(int which);
 /* (b.upper - b.lower) * b.scale */
-double cbtest_width(struct cbtest_bounds b);
+double cbtest_width(const struct cbtest_bounds b);
 
 #endif /* CBTEST_H */
