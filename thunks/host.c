@@ -288,9 +288,10 @@ static void *lookup(struct mapping **table, void *key, unsigned sig)
     return NULL;
 }
 
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void add(struct mapping **table, void *key, unsigned sig, void *value)
 {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     struct mapping *m = malloc(sizeof(*m));
     unsigned b = bucket(key, sig);
 
@@ -300,10 +301,10 @@ static void add(struct mapping **table, void *key, unsigned sig, void *value)
     m->key = key;
     m->sig = sig;
     m->value = value;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&table_lock);
     m->next = table[b];
     __atomic_store_n(&table[b], m, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&table_lock);
 }
 
 static void widen(ffi_type *type, const void *from, void *to)
@@ -490,6 +491,19 @@ void *thunk_shadow(const void *p, uint32_t size,
     return s->copy;
 }
 
+/* A guest may fork while another of its threads holds a lock. */
+static void prefork(void)
+{
+    pthread_mutex_lock(&closure_lock);
+    pthread_mutex_lock(&table_lock);
+}
+
+static void postfork(void)
+{
+    pthread_mutex_unlock(&table_lock);
+    pthread_mutex_unlock(&closure_lock);
+}
+
 /* Binding */
 
 static void thunk_stats(void *arg, void *unused)
@@ -577,6 +591,7 @@ static int bind_all(struct thunk_bind *b)
             }
         }
         pthread_key_create(&idle_key, coro_free_idle);
+        pthread_atfork(prefork, postfork, postfork);
     }
     return 1;
 }
