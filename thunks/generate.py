@@ -653,7 +653,8 @@ def write_guest(spec, lib, functions, out, name):
     for f in functions:
         if f.default and not f.kept:
             w(f'enum {{ THUNK_I_{f.name} = {f.index} }};\n')
-            w(f'typedef {proto(f.ret, f.args, "thunk_t_" + f.name, f.variadic)};\n')
+            t = proto(f.ret, f.args, 'thunk_t_' + f.name, f.variadic)
+            w(f'typedef {t};\n')
     for what, vals in (('names', [f.name for f in functions]),
                        ('versions', [f.version for f in functions]),
                        ('protos', [f.proto for f in functions])):
@@ -682,7 +683,8 @@ def write_guest(spec, lib, functions, out, name):
         w(f'\n/* Written by hand in {spec.path} */\n')
         for f in functions:
             if f.override:
-                w(f'THUNK_EXPORT {proto(f.ret, f.args, f.cname, f.variadic)};\n')
+                t = proto(f.ret, f.args, f.cname, f.variadic)
+                w(f'THUNK_EXPORT {t};\n')
         w(spec.guest_c)
     w('\n__attribute__((constructor)) static void thunk_init(void)\n{\n'
       '    thunk_start(&thunk_lib);\n}\n')

@@ -103,7 +103,10 @@ static int host_path(struct thunk_lib *lib, char *why, size_t size)
     bind.entries = lib->entry;
     dlcall_invoke_proc(entry, &bind, NULL);
     if (!bind.ok) {
+        int ret;
+
         memset(lib->entry, 0, lib->hosted * sizeof(void *));
+        dlcall_free_library(handle, &ret);
         snprintf(why, size, "%.*s", (int)sizeof(bind.error), bind.error);
         return 0;
     }
@@ -123,8 +126,9 @@ static int is_self(void *handle)
     struct link_map *map = NULL;
     Dl_info self;
 
-    return dladdr((void *)is_self, &self) && !dlinfo(handle, RTLD_DI_LINKMAP, &map) &&
-           map && (void *)map->l_addr == self.dli_fbase;
+    return dladdr((void *)is_self, &self) &&
+           !dlinfo(handle, RTLD_DI_LINKMAP, &map) && map &&
+           (void *)map->l_addr == self.dli_fbase;
 }
 
 /*

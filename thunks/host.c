@@ -136,7 +136,7 @@ __asm__(SWITCH_START
 #define FRAME_CORO 0
 #define FRAME_RET 11
 #else
-#error "the thunks' host runtime has a stack switch for x86_64 and aarch64 hosts only"
+#error "the thunks' host runtime switches stacks on x86_64 and aarch64 only"
 #endif
 
 static __thread struct coro *current
@@ -389,8 +389,8 @@ static void *make_closure(void *fn, unsigned sig)
     }
     cl = calloc(1, sizeof(*cl));
     fc = ffi_closure_alloc(sizeof(ffi_closure), &code);
-    if (!cl || !fc ||
-        ffi_prep_closure_loc(fc, &cifs[sig], closure_called, cl, code) != FFI_OK) {
+    if (!cl || !fc || ffi_prep_closure_loc(fc, &cifs[sig], closure_called,
+                                           cl, code) != FFI_OK) {
         fprintf(stderr, "dlcall-thunks: %s: cannot make a closure for guest "
                 "function %p\n", thunk_host_lib.soname, fn);
         abort();
