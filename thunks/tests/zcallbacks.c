@@ -11,12 +11,14 @@
  *    functions too (callbacks inside a call made from a callback);
  *  - 8 threads doing all that at once;
  *  - gzprintf, which the drop-in formats on the guest side, with a
- *    line longer than its buffer, read back with gzgets.
+ *    line longer than its buffer, read back with gzgets;
+ *  - errno after a gz* call that fails (the host's is carried back).
  *
  * The exit status is the verdict.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -251,6 +253,10 @@ static void long_gzprintf(void)
         fail("gzprintf's long line did not come back");
     }
     remove("zcallbacks.gz");
+    errno = 0;
+    if (gzopen("zcallbacks-none/none.gz", "rb") || errno != ENOENT) {
+        fail("gzopen of a missing file left errno %d, not ENOENT", errno);
+    }
 }
 
 int main(void)
