@@ -49,7 +49,7 @@ calc() {
 }
 
 echo "bench: thunks, $RUNS rounds of $COUNT calls" >&2
-for r in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
     for g in $GUESTS; do
         invoke=$(cost "$g" invoke "$COUNT")
         own=$(cost "$g" version "$COUNT")
@@ -69,8 +69,8 @@ echo >&2
 # Instructions per call: the difference of a 10000- and a 110000-call
 # run cancels start-up and exit.
 insns() {
-    a=$(collected "$1" "$2" 10000 ${3:-})
-    b=$(collected "$1" "$2" 110000 ${3:-})
+    a=$(collected "$1" "$2" 10000 "${3:-}")
+    b=$(collected "$1" "$2" 110000 "${3:-}")
     echo $(( (b - a) / 100000 ))
 }
 collected() {
