@@ -30,7 +30,8 @@ GUEST ?= $(firstword $(filter aarch64,$(GUESTS)) $(GUESTS))
 SIZE ?= 64
 EXAMPLES := $(MAKE) -f examples/zlib/Makefile QEMU_BUILD=$(QEMU_BUILD) \
 	GUESTS="$(GUESTS)"
-THUNKS := $(MAKE) -f thunks/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)"
+THUNKS = $(MAKE) -f thunks/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)" \
+	HOST_SUITES="$(HOST_SUITES)"
 
 .PHONY: all demo deps fetch prepare build build-noplugins sysroot bin \
 	check check-tcg check-noplugins check-series check-each check-examples \
@@ -69,9 +70,13 @@ build-noplugins: prepare
 check-tcg: build
 	$(MAKE) -C $(QEMU_BUILD) -j$(JOBS) check-tcg GITLAB_CI=1
 
-# Debian's programs for the guests, from its archive (see tooling/sysroot).
+# Debian's programs for the guests, from its archive (see tooling/sysroot),
+# and Debian trixie's host builds of the thunked libraries, which the
+# riscv64 (trixie) guests' drop-ins need to run on the host.
+HOST_SUITES := $(if $(filter riscv64,$(GUESTS)),trixie)
 sysroot: deps
-	@$(if $(SYSROOT_GUESTS),tooling/sysroot $(SYSROOT_GUESTS),true)
+	@$(if $(SYSROOT_GUESTS),tooling/sysroot $(SYSROOT_GUESTS) \
+		$(HOST_SUITES:%=host-%),true)
 
 # build/bin/dlcall-run with this build's paths, and the input generator.
 bin: build/programs/textgen
