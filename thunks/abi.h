@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a structure below or the stub protocol changes. */
-#define THUNK_ABI 1
+#define THUNK_ABI 2
 
 /* The one symbol every host library exports: see struct thunk_bind. */
 #define THUNK_BIND_SYMBOL "thunk_bind"
@@ -52,6 +52,7 @@ struct thunk_bind {
     const char *const *versions;    /* in */
     const char *const *protos;      /* in */
     const char *sig_digest;         /* in: the callback signatures, spelt */
+    void *guest_malloc, *guest_free; /* in: the guest's malloc and free */
     void **entries;                 /* out: host entry per function */
     void *resume;                   /* out: entry that resumes a request */
     void *stats;                    /* out: entry that fills thunk_stats */

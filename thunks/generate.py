@@ -34,6 +34,23 @@ What only a person can say comes from SPEC, one directive per line
                         their byte (say why that is right)
     data NAME...        constant data the library exports: the drop-in
                         carries a copy of the guest library's bytes
+    version NAME        the library's version function (no arguments,
+                        returns a string holding the version number, as
+                        "5.4.1" or "expat_2.5.0"): the drop-in falls back
+                        when the host's library is older than the guest's,
+                        even if it has every function (its behaviour may
+                        differ where the symbols do not)
+    allocator RECORD ALLOC FREE [libc]
+                        fields ALLOC and FREE of RECORD (its tag, or its
+                        typedef's name if it has no tag) are an allocator
+                        pair: ALLOC returns a block of the product of its
+                        integer arguments, FREE frees its last pointer
+                        argument.  On threads of the library's own, where
+                        guest code cannot run, the host serves them (see
+                        thunks/host.c).  "libc": the library serves a NULL
+                        half with libc's malloc or free; when only one half
+                        is NULL the host makes it the guest's malloc or
+                        free, so that both halves use the guest's heap
 
 and after a line "%% guest", the C of the overrides.  Types that do not
 pass blindly between guest and host stop the generator with a message
@@ -54,6 +71,9 @@ passes a copy of the structure that holds closures.  Those calls run on
 a host coroutine, and so does every call taking a pointer to a structure
 type that also appears in a call with callbacks (a handle the library
 may keep them in, as expat's XML_Parser).  All other calls are plain.
+A callback given a pointer to a writable structure that holds function
+pointers (expat's XML_Encoding) may fill them in: when it returns, the
+host swaps the guest functions there for closures.
 """
 
 import argparse
@@ -98,6 +118,7 @@ class Spec:
         self.headers, self.defines = [], []
         self.errno, self.override, self.guest = [], [], []
         self.plainchar, self.data = [], []
+        self.version, self.allocators = None, []
         text = open(path).read()
         head, _, self.guest_c = text.partition('\n%% guest\n')
         lists = {'header': self.headers, 'define': self.defines,
@@ -111,11 +132,16 @@ class Spec:
             key, vals = words[0], words[1:]
             if key == 'library' and len(vals) == 1:
                 self.library = vals[0]
+            elif key == 'version' and len(vals) == 1:
+                self.version = vals[0]
+            elif (key == 'allocator' and len(vals) in (3, 4) and
+                  vals[3:] in ([], ['libc'])):
+                self.allocators.append(Allocator(*vals[:3], len(vals) == 4))
             elif key in lists and vals:
                 lists[key].extend(vals)
             else:
-                stop(f'line {n}: expected one of library, '
-                     f'{", ".join(lists)} and its values')
+                stop(f'line {n}: expected one of library, version, '
+                     f'allocator, {", ".join(lists)} and its values')
         if not self.library or not self.headers:
             stop('needs a "library" and a "header" line')
         if self.override and not self.guest_c.strip():
@@ -381,12 +407,47 @@ def has_fn(rec):
     return False
 
 
+# The allocator pairs the library's file declares: record name -> Allocator.
+ALLOCATORS = {}
+
+
+class Allocator:
+    def __init__(self, rec, alloc, free, libc):
+        self.rec, self.alloc, self.free, self.libc = rec, alloc, free, libc
+        self.used = False
+
+
+def record_name(t):
+    """A record's name without qualifiers: its tag, or its typedef's name
+    when it has no tag."""
+    return re.sub(r'\b(const|struct|union) ', '',
+                  t.get_canonical().spelling).strip()
+
+
+def roles(rec):
+    """{field name: (role, partner field)} of an allocator pair record."""
+    a = ALLOCATORS.get(record_name(rec))
+    if not a:
+        return {}
+    a.used = True
+    names = {n for n, _, _ in fields(rec)}
+    for f in (a.alloc, a.free):
+        if f not in names:
+            stop(f'allocator {a.rec}: it has no field {f}')
+    return {a.alloc: ('alloc', a.free, a.libc),
+            a.free: ('free', a.alloc, a.libc)}
+
+
 def material(rec, seen):
     """Where a record holds guest functions: [(kind, offset, what)] with
-    kind 'fn' (what: the function's Type), or 'shadow' or 'deep' for a
-    pointer to a const or a writable record that holds some (what: the
-    record's Type and its own material).  seen: the records above."""
+    kind 'fn' (what: the function's Type; an allocator's half has role,
+    partner (its other half's offset from its own) and libc set), or
+    'shadow' or 'deep' for a pointer to a const or a writable record
+    that holds some (what: the record's Type and its own material).
+    seen: the records above."""
     out = []
+    pair = roles(rec)
+    offsets = {n: o for n, o, _ in fields(rec)}
     for name, off, ft in fields(rec):
         c, n, _ = elements(ft)
         t = convert(c)
@@ -403,7 +464,12 @@ def material(rec, seen):
         for i in range(n):
             o = off + i * c.get_size()
             if t.kind == 'fn':
+                t.role, partner, t.libc = pair.get(name, (None, name, False))
+                t.partner = offsets[partner] - off
                 out.append(('fn', o, t))
+            elif name in pair:
+                stop(f'allocator {record_name(rec)}: {name} is not a '
+                     f'function pointer')
             elif t.kind == 'record':
                 out += [(k, o + so, w) for k, so, w in material(t.rec, seen)]
             elif sub:
@@ -531,12 +597,48 @@ class Function:
         return f'{self.name}{"@" if self.version else ""}{self.version}'
 
 
+def outs(sig):
+    """A callback's out-parameters: [(argument, material)] for each
+    pointer to a writable record that holds function pointers, which
+    the guest's callback may fill in (expat's XML_Encoding)."""
+    out = []
+    for j, a in enumerate(sig[1]):
+        if (a.kind == 'ptr' and a.to.kind == 'record' and a.to.size > 0 and
+                not a.to.const):
+            mat = material(a.to.rec, {a.to.c})
+            if mat:
+                out.append((j, mat))
+    return out
+
+
+def sig_key(sig):
+    """A callback signature, spelt, with the structures it fills in."""
+    fills = [sig[1][j].to.c for j, _ in outs(sig)]
+    return proto(*sig) + ''.join(f', filling {c}' for c in fills)
+
+
+# The guest's malloc and free, called for the NULL half of an allocator
+# pair that the library would serve with libc's.
+VOID = Type('void', 'void')
+MALLOC = (Type('ptr', 'void *', 8, to=VOID),
+          [Type('int', 'unsigned long', 8, False)])
+FREE = (VOID, [Type('ptr', 'void *', 8, to=VOID)])
+
+
 def signatures(functions):
-    """Every callback signature, spelt, in a fixed order."""
+    """Every callback signature, spelt, in a fixed order: those of the
+    functions the library is given, of those their callbacks give it
+    back, and the guest's malloc and free where allocators need them."""
     sigs = {}
-    for f in functions:
-        for t in f.fn_types():
-            sigs[proto(*t.sig)] = t.sig
+    todo = [t.sig for f in functions for t in f.fn_types()]
+    if any(t.libc for f in functions for t in f.fn_types()
+           if getattr(t, 'role', None)):
+        todo += [MALLOC, FREE]
+    while todo:
+        sig = todo.pop()
+        if sig_key(sig) not in sigs:
+            sigs[sig_key(sig)] = sig
+            todo += [t.sig for _, mat in outs(sig) for t in fn_types(mat)]
     return sorted(sigs.items())
 
 
@@ -546,6 +648,8 @@ def load(spec, lib_path, includes, arch, side):
         stop(f'{lib_path} has SONAME {lib.soname}, not {spec.library}')
     spec.check_names([n for n, _, _ in lib.functions],
                      [o[0] for o in lib.objects])
+    ALLOCATORS.clear()
+    ALLOCATORS.update((a.rec, a) for a in spec.allocators)
     for name, version, default, _, _ in lib.objects:
         if name not in spec.data or not default:
             stop(f'{lib_path} exports data {name}: if it is constant, say '
@@ -583,6 +687,22 @@ def load(spec, lib_path, includes, arch, side):
         f.coroutine = f.calls_back or bool(
             {a.to.c.replace('const ', '') for a in f.args
              if a.kind == 'ptr' and a.to.kind == 'record'} & keeps)
+    for spelt, (ret, args) in signatures(functions):
+        for t in [ret] + args:
+            if t.kind not in ('void', 'int', 'ptr', 'fn', 'float'):
+                stop(f'a callback {spelt} passes {t.c}: not handled')
+    for a in spec.allocators:
+        if not a.used:
+            stop(f'allocator {a.rec}: no function passes such a record '
+                 f'(a record\'s name is its tag, or its typedef\'s name if '
+                 f'it has no tag)')
+    if spec.version:
+        v = [f for f in functions if f.name == spec.version and f.default]
+        if not v or not v[0].hosted or v[0].args or not (
+                v[0].ret.kind == 'ptr' and v[0].ret.to.kind == 'char'):
+            stop(f'version {spec.version}: not a function on the host that '
+                 f'takes no arguments and returns a string')
+        spec.version_index = v[0].index
     return lib, functions
 
 
@@ -668,6 +788,8 @@ def write_guest(spec, lib, functions, out, name):
     w('    .names = thunk_names, .versions = thunk_versions,\n')
     w('    .protos = thunk_protos,\n')
     w(f'    .sig_digest = "{";".join(s for s, _ in sigs)}",\n')
+    if spec.version:
+        w(f'    .version = {spec.version_index} + 1,\n')
     w('    .entry = thunk_entry, .real = thunk_realfn,\n};\n')
     if sigs:
         write_callbacks(sigs, w)
@@ -808,8 +930,13 @@ class Tables:
         rows = []
         for kind, off, what in mat:
             if kind == 'fn':
-                sig = self.sig_index[proto(*what.sig)]
-                rows.append(f'{{ THUNK_FN, {off}, {sig}, 0, 0 }}')
+                sig = self.sig_index[sig_key(what.sig)]
+                role = {None: '0', 'alloc': 'THUNK_ALLOC',
+                        'free': 'THUNK_FREE'}[what.role]
+                if what.role and what.libc:
+                    role += ' | THUNK_LIBC'
+                rows.append(f'{{ THUNK_FN, {off}, {sig}, 0, 0, {role}, '
+                            f'{what.partner} }}')
             else:
                 sub = self(what[1])
                 rows.append(f'{{ {self.KINDS[kind]}, {off}, 0, '
@@ -840,17 +967,26 @@ def write_host(spec, lib, functions, out):
           f'      thunk_entry{f.index}, (void **)&thunk_real{f.index} }},\n')
     w('};\n')
     if sigs:
+        out_tables = [[(j, tables(mat)) for j, mat in outs(sig)]
+                      for _, sig in sigs]
         w('\nstatic const struct thunk_sig thunk_sigs[] = {\n')
-        for s, (ret, args) in sigs:
+        for (s, (ret, args)), out in zip(sigs, out_tables):
             w(f'    /* {s} */\n')
             types = ', '.join(ffi_type(a) for a in args)
+            fill = dict(out)
+            out = ', '.join(fill.get(j, '0') for j in range(len(args)))
+            out = (f'(const struct thunk_field *const []){{ {out} }}'
+                   if fill else '0')
             w(f'    {{ {ffi_type(ret)}, {len(args)}, '
-              f'(ffi_type *[]){{ {types or "0"} }} }},\n')
+              f'(ffi_type *[]){{ {types or "0"} }}, {out} }},\n')
         w('};\n')
+    index = {s: i for i, (s, _) in enumerate(sigs)}
     w('\nconst struct thunk_host_lib thunk_host_lib = {\n')
     w(f'    "{lib.soname}", thunk_fns, {len(hosted)},\n')
     w(f'    {"thunk_sigs" if sigs else "0"}, {len(sigs)},\n')
-    w(f'    "{";".join(s for s, _ in sigs)}",\n}};\n')
+    w(f'    "{";".join(s for s, _ in sigs)}",\n')
+    w(f'    {index.get(sig_key(MALLOC), -1)}, {index.get(sig_key(FREE), -1)},'
+      f'\n}};\n')
 
 
 def write_entry(f, w, tables):
@@ -861,7 +997,7 @@ def write_entry(f, w, tables):
     body = [f'struct thunk_b{i} *b = block;'] if f.block() else []
     before, after = [], []
     for j, t in f.closures:
-        args[j] = f'thunk_closure(b->a{j}, {tables.sig_index[proto(*t.sig)]})'
+        args[j] = f'thunk_closure(b->a{j}, {tables.sig_index[sig_key(t.sig)]})'
     for j, rec, mat in f.shadows:
         args[j] = f'thunk_shadow(b->a{j}, {rec.size}, {tables(mat)})'
     for j, mat in f.copies:

@@ -13,14 +13,24 @@
  *   to run a guest function, and resumes with another INVOKE_PROC (the
  *   generated thunk_callbacks()).
  * - the fallback: everything else (no plugin, a native run, guest_base
- *   not 0, a host library older than the guest's).  The drop-in then
- *   forwards every function to the guest's own real library, opened by
- *   its path in the guest's library directory.
+ *   not 0, a host library older than the guest's: one without a
+ *   function or symbol version the guest's has, or, where the library's
+ *   file names its version function, one whose version is lower).  The
+ *   drop-in then forwards every function to the guest's own real
+ *   library, opened by its path in the guest's library directory.
+ *
+ * The guest's own library is opened (with RTLD_LOCAL) also on the host
+ * path when functions are kept in the guest, or to compare versions.
+ * Its calls of its own exported functions go, as the library was built
+ * for, through the global scope: to the drop-in, which sends them to
+ * the host (so a kept function's work runs there), or back to the real
+ * library in fallback.
  *
  * Silent, unless DLCALL_THUNKS_DEBUG is set (and not "0"): then it says
- * on stderr which path it took and why, and at exit how many calls and
- * callbacks ran on the host.  DLCALL_THUNKS_GUEST_LIBDIR names another
- * directory where the guest's own library may be (tried first).
+ * which path it took and why, and at exit how many calls and callbacks
+ * ran on the host: on stderr, or appended to the file it names if it
+ * starts with "/".  DLCALL_THUNKS_GUEST_LIBDIR names another directory
+ * where the guest's own library may be (tried first).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -58,13 +68,21 @@ static void say(struct thunk_lib *lib, const char *fmt, ...)
 
 static void say(struct thunk_lib *lib, const char *fmt, ...)
 {
+    const char *to = getenv("DLCALL_THUNKS_DEBUG");
+    FILE *file = to && *to == '/' ? fopen(to, "a") : NULL;
+    FILE *f = file ? file : stderr;
     va_list ap;
 
-    fprintf(stderr, "dlcall-thunks: %s: ", lib->soname);
+    flockfile(f);
+    fprintf(f, "dlcall-thunks: %s: ", lib->soname);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vfprintf(f, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fputc('\n', f);
+    funlockfile(f);
+    if (file) {
+        fclose(file);
+    }
 }
 
 /* Take the host path, or say in why[] why not. */
@@ -100,6 +118,8 @@ static int host_path(struct thunk_lib *lib, char *why, size_t size)
     bind.versions = lib->versions;
     bind.protos = lib->protos;
     bind.sig_digest = lib->sig_digest;
+    bind.guest_malloc = (void *)malloc;
+    bind.guest_free = (void *)free;
     bind.entries = lib->entry;
     dlcall_invoke_proc(entry, &bind, NULL);
     if (!bind.ok) {
@@ -112,6 +132,7 @@ static int host_path(struct thunk_lib *lib, char *why, size_t size)
     }
     lib->resume = bind.resume;
     lib->stats = bind.stats;
+    lib->host_handle = handle;
     lib->on_host = 1;
     if (lib->debug) {
         say(lib, "on the host: %.*s, through %s",
@@ -134,8 +155,7 @@ static int is_self(void *handle)
 /*
  * Open the guest's own library, by path, so that the drop-in (found by
  * its SONAME through LD_LIBRARY_PATH) is not taken for it.  With -L,
- * QEMU finds these paths in the sysroot.  RTLD_DEEPBIND keeps the real
- * library's calls to its own functions inside it.  Locked.
+ * QEMU finds these paths in the sysroot.  Locked.
  */
 static void *open_real(struct thunk_lib *lib, char *tried, size_t size)
 {
@@ -154,7 +174,7 @@ static void *open_real(struct thunk_lib *lib, char *tried, size_t size)
         }
         /* (Not access(): QEMU's -L maps open's paths, not faccessat's.) */
         snprintf(path, sizeof(path), "%s/%s", dirs[i], lib->soname);
-        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (handle && !is_self(handle)) {
             snprintf(tried, size, "%.1000s", path);
             return handle;
@@ -168,21 +188,20 @@ static void *open_real(struct thunk_lib *lib, char *tried, size_t size)
     return NULL;
 }
 
-/* Fill real[] from the guest's own library.  Locked. */
-static void load_real(struct thunk_lib *lib, const char *why)
+/*
+ * Fill real[] from the guest's own library; 0 if it is not there
+ * (where[] then says where it was looked for).  Locked.
+ */
+static int load_real(struct thunk_lib *lib, char *where, size_t size)
 {
-    char where[8192];
-
     if (lib->real_handle) {
-        return;
+        return 1;
     }
-    lib->real_handle = open_real(lib, where, sizeof(where));
+    lib->real_handle = open_real(lib, where, size);
     if (!lib->real_handle) {
-        fprintf(stderr, "dlcall-thunks: %s: cannot run: %s, and the guest's "
-                "own %s is not there (tried %s)\n", lib->soname, why,
-                lib->soname, where);
-        _exit(127);
+        return 0;
     }
+    lib->real_path = strdup(where);
     for (unsigned i = 0; i < lib->count; i++) {
         const char *v = lib->versions[i];
         void *f = *v ? dlvsym(lib->real_handle, lib->names[i], v)
@@ -190,10 +209,96 @@ static void load_real(struct thunk_lib *lib, const char *why)
 
         __atomic_store_n(&lib->real[i], f, __ATOMIC_RELEASE);
     }
+    return 1;
+}
+
+/* Fill real[], or say why the program cannot run and end it.  Locked. */
+static void need_real(struct thunk_lib *lib, const char *why)
+{
+    char where[8192];
+
+    if (!load_real(lib, where, sizeof(where))) {
+        fprintf(stderr, "dlcall-thunks: %s: cannot run: %s, and the guest's "
+                "own %s is not there (tried %s)\n", lib->soname, why,
+                lib->soname, where);
+        _exit(127);
+    }
     if (lib->debug) {
         say(lib, "%s %s: %s", lib->on_host ? "functions kept in the guest from"
-            : "fallback to", where, why);
+            : "fallback to", lib->real_path, why);
     }
+}
+
+static int digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * The first version number in a ("5.4.1", "expat_2.5.0", "1.0.8,
+ * 13-Jul-2019") against the one in b: -1, 0 or 1.  Byte by byte: a
+ * may be the host's, which only plain loads may read.
+ */
+static int version_cmp(const char *a, const char *b)
+{
+    while (*a && !digit(*a)) {
+        a++;
+    }
+    while (*b && !digit(*b)) {
+        b++;
+    }
+    while (digit(*a) || digit(*b)) {
+        unsigned long x = 0, y = 0;
+
+        while (digit(*a)) {
+            x = x * 10 + (unsigned long)(*a++ - '0');
+        }
+        while (digit(*b)) {
+            y = y * 10 + (unsigned long)(*b++ - '0');
+        }
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+        a += *a == '.' && digit(a[1]);
+        b += *b == '.' && digit(b[1]);
+    }
+    return 0;
+}
+
+/*
+ * On the host path, with a version function: is the host's library at
+ * least as new as the guest's?  If not, why[] says so.  Locked.
+ */
+static int new_enough(struct thunk_lib *lib, char *why, size_t size)
+{
+    unsigned v = lib->version - 1;
+    struct {
+        const char *r;
+    } b = { NULL };
+    const char *guest;
+    char host[64], where[8192];
+    size_t n = 0;
+
+    if (!load_real(lib, where, sizeof(where))) {
+        if (lib->debug) {
+            say(lib, "no guest library to compare versions with (tried %s)",
+                where);
+        }
+        return 1;
+    }
+    guest = lib->real[v] ? ((const char *(*)(void))lib->real[v])() : NULL;
+    dlcall_invoke_proc(lib->entry[v], &b, NULL);
+    if (!guest || !b.r || version_cmp(b.r, guest) >= 0) {
+        return 1;
+    }
+    while (n < sizeof(host) - 1 && b.r[n]) {
+        host[n] = b.r[n];
+        n++;
+    }
+    host[n] = 0;
+    snprintf(why, size, "the host's %s is version \"%s\", older than the "
+             "guest's \"%.100s\"", lib->soname, host, guest);
+    return 0;
 }
 
 void thunk_start(struct thunk_lib *lib)
@@ -208,10 +313,18 @@ void thunk_start(struct thunk_lib *lib)
     if (!lib->started) {
         debug = getenv("DLCALL_THUNKS_DEBUG");
         lib->debug = debug && *debug && strcmp(debug, "0");
-        if (!host_path(lib, why, sizeof(why))) {
-            load_real(lib, why);
+        if (host_path(lib, why, sizeof(why)) && lib->version &&
+            !new_enough(lib, why, sizeof(why))) {
+            int ret;
+
+            memset(lib->entry, 0, lib->hosted * sizeof(void *));
+            dlcall_free_library(lib->host_handle, &ret);
+            lib->on_host = 0;
+        }
+        if (!lib->on_host) {
+            need_real(lib, why);
         } else if (lib->kept) {
-            load_real(lib, "kept in the guest");
+            need_real(lib, "kept in the guest");
         }
         __atomic_store_n(&lib->started, 1, __ATOMIC_RELEASE);
     }
@@ -224,7 +337,7 @@ void thunk_need(struct thunk_lib *lib, unsigned i)
     thunk_start(lib);
     pthread_mutex_lock(&lock);
     if (!lib->entry[i] && !lib->real[i]) {
-        load_real(lib, "kept in the guest");
+        need_real(lib, "kept in the guest");
     }
     pthread_mutex_unlock(&lock);
     if (!lib->entry[i] && !lib->real[i]) {
@@ -258,6 +371,8 @@ void thunk_stop(struct thunk_lib *lib)
 
     if (lib->debug && lib->on_host) {
         dlcall_invoke_proc(lib->stats, &stats, NULL);
+        /* The program's calls: not the one that compared versions. */
+        stats.calls -= lib->version && stats.calls;
         say(lib, "%llu calls and %llu callbacks ran on the host",
             (unsigned long long)stats.calls,
             (unsigned long long)stats.callbacks);

@@ -31,11 +31,13 @@ struct thunk_lib {
     const char *soname;             /* "libz.so.1" */
     const char *name;               /* "zlib": the host library is zlib.so */
     uint32_t count, hosted, kept, sigs;
+    uint32_t version;               /* 1 + the version function, or 0 */
     const char *const *names, *const *versions, *const *protos;
     const char *sig_digest;
     void **entry, **real;
     void *resume, *stats;
-    void *real_handle;
+    void *host_handle, *real_handle;
+    const char *real_path;          /* where real_handle came from */
     int started, on_host, debug;
 };
 

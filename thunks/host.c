@@ -4,7 +4,9 @@
  * thunk_bind, the one exported function, resolves the functions a
  * guest drop-in asks for in the host's real library, by name and the
  * guest's symbol version (so a host library older than the guest's is
- * found out), and hands back the generated host entries.
+ * found out), and hands back the generated host entries.  The real
+ * library is the host's (found by its SONAME), or the one in
+ * THUNK_REAL_DIR when built with it (another build of the library).
  *
  * Callbacks.  Guest code runs only on the guest CPU, between system
  * calls.  A host call that may call back runs on a coroutine (its own
@@ -18,9 +20,13 @@
  * per (guest function, signature) and kept, so a library may keep them
  * as long as it likes.  A closure called on a thread with no coroutine
  * running (a thread of the library's own, not a guest thread) cannot
- * run guest code: it says so once and returns 0.  A guest callback
- * that never returns (longjmp out of it) leaves its coroutine parked
- * for good: a leak of one stack, as the library's frames are lost too.
+ * run guest code: it says so once and returns 0, unless it is half of
+ * an allocator pair (see "Allocator pairs" below).  When a callback
+ * returns, the guest functions it wrote into structures the library
+ * gave it (expat's XML_Encoding) are swapped for closures.  A guest
+ * callback that never returns (longjmp out of it) leaves its coroutine
+ * parked for good: a leak of one stack, as the library's frames are
+ * lost too.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -247,14 +253,17 @@ struct closure {
     void *guest;                /* the guest function */
     void *code;                 /* what the host library calls */
     unsigned sig;
+    unsigned role;              /* 0, THUNK_ALLOC or THUNK_FREE */
+    int adapted;                /* guest is the guest's malloc or free */
     int warned;
 };
 
 /*
- * Two tables, read without a lock and only ever added to: guest
- * function (with signature) to closure code, which also maps host
- * functions and closures to themselves, and closure code to guest
- * function.
+ * Tables, read without a lock and only ever added to: guest function
+ * (with signature and role) to closure code, which also maps host
+ * functions and closures to themselves; closure code to guest
+ * function; the closures that stand for a NULL half of an allocator
+ * pair (the guest's malloc or free) to themselves.
  */
 struct mapping {
     void *key;
@@ -265,8 +274,10 @@ struct mapping {
 
 #define BUCKETS 1024
 static struct mapping *to_host[BUCKETS], *to_guest[BUCKETS];
+static struct mapping *stand_ins[BUCKETS];
 static pthread_mutex_t closure_lock = PTHREAD_MUTEX_INITIALIZER;
 static ffi_cif *cifs;
+static void *guest_malloc, *guest_free;
 
 static unsigned bucket(void *key, unsigned sig)
 {
@@ -336,55 +347,276 @@ static void widen(ffi_type *type, const void *from, void *to)
     }
 }
 
-/* What every closure runs, on the host thread that called it. */
-static void closure_called(ffi_cif *cif, void *ret, void **args, void *data)
+/* Ask the guest to run fn(*args...) of signature sig; wait for it. */
+static void call_guest(struct coro *c, void *fn, unsigned sig, void **args,
+                       void *ret)
 {
-    struct closure *cl = data;
-    struct coro *c = current;
-    uint64_t result[2] = { 0, 0 };
-    struct thunk_req *req;
+    struct thunk_req *req = c->req;
 
-    if (!c) {
-        if (!__atomic_exchange_n(&cl->warned, 1, __ATOMIC_RELAXED)) {
-            fprintf(stderr, "dlcall-thunks: %s: the host library called "
-                    "guest function %p from a thread that is not running a "
-                    "guest call that can call back (a thread of its own?): "
-                    "guest code cannot run there, so the library gets 0\n",
-                    thunk_host_lib.soname, cl->guest);
-        }
-        widen(cif->rtype, result, ret);
-        return;
-    }
-    req = c->req;
-    req->fn = cl->guest;
-    req->sig = cl->sig;
+    req->fn = fn;
+    req->sig = sig;
     req->args = args;
-    req->ret = result;
+    req->ret = ret;
     req->coro = c;
     req->state = THUNK_CALLBACK;
     if (thunk_counting) {
         __atomic_fetch_add(&callbacks, 1, __ATOMIC_RELAXED);
     }
     thunk_switch(&c->sp, c->caller);
+}
+
+/*
+ * Allocator pairs on threads of the library's own (liblzma's and
+ * libzstd's workers), where guest code cannot run.  An allocation
+ * there is served by the host's malloc, and the block remembered;
+ * freeing a remembered block, on any thread, goes to the host's free.
+ * Any other block is the guest's: freed at once on a guest thread, or
+ * from a library thread put in a queue, which the next guest call
+ * that can call back empties through the guest's free (before its own
+ * callbacks, and when it ends).  No library thread ever waits for the
+ * guest.
+ */
+struct host_block {
+    void *p;
+    struct host_block *next;
+};
+static struct host_block *host_blocks[BUCKETS];
+static unsigned host_block_count;
+static pthread_mutex_t block_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember(void *p)
+{
+    struct host_block *b = malloc(sizeof(*b));
+    unsigned i = bucket(p, 0);
+
+    if (!b) {
+        return;                         /* a leak, should it be freed */
+    }
+    b->p = p;
+    pthread_mutex_lock(&block_lock);
+    b->next = host_blocks[i];
+    host_blocks[i] = b;
+    __atomic_store_n(&host_block_count, host_block_count + 1,
+                     __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&block_lock);
+}
+
+/* Was p allocated on a library thread?  It is forgotten. */
+static int forget(void *p)
+{
+    struct host_block **b, *found = NULL;
+
+    if (!p || !__atomic_load_n(&host_block_count, __ATOMIC_RELAXED)) {
+        return 0;
+    }
+    pthread_mutex_lock(&block_lock);
+    for (b = &host_blocks[bucket(p, 0)]; *b; b = &(*b)->next) {
+        if ((*b)->p == p) {
+            found = *b;
+            *b = found->next;
+            __atomic_store_n(&host_block_count, host_block_count - 1,
+                             __ATOMIC_RELAXED);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&block_lock);
+    free(found);
+    return found != NULL;
+}
+
+#define DEFERRED_ARGS 4
+
+struct deferred {
+    struct deferred *next;
+    void *fn;
+    unsigned sig;
+    void *args[DEFERRED_ARGS];
+    uint64_t values[DEFERRED_ARGS];
+};
+static struct deferred *deferred;
+static pthread_mutex_t deferred_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Queue the guest's fn(args) of signature sig (a free) for later. */
+static void defer(void *fn, unsigned sig, unsigned nargs, ffi_type **types,
+                  void **args)
+{
+    struct deferred *d = calloc(1, sizeof(*d));
+
+    if (!d || nargs > DEFERRED_ARGS) {
+        fprintf(stderr, "dlcall-thunks: %s: cannot keep a guest free() "
+                "requested from a thread of the library's own: a leak\n",
+                thunk_host_lib.soname);
+        free(d);
+        return;
+    }
+    d->fn = fn;
+    d->sig = sig;
+    for (unsigned i = 0; i < nargs; i++) {
+        memcpy(&d->values[i], args[i], types[i]->size);
+        d->args[i] = &d->values[i];
+    }
+    pthread_mutex_lock(&deferred_lock);
+    d->next = deferred;
+    __atomic_store_n(&deferred, d, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&deferred_lock);
+}
+
+/* On a guest thread: run the queued frees. */
+static void drain(struct coro *c)
+{
+    uint64_t ret[2];
+
+    while (__atomic_load_n(&deferred, __ATOMIC_ACQUIRE)) {
+        struct deferred *d;
+
+        pthread_mutex_lock(&deferred_lock);
+        d = deferred;
+        if (d) {
+            deferred = d->next;
+        }
+        pthread_mutex_unlock(&deferred_lock);
+        if (d) {
+            call_guest(c, d->fn, d->sig, d->args, ret);
+            free(d);
+        }
+    }
+}
+
+/* An allocation's size: the product of the integer arguments. */
+static size_t alloc_size(ffi_cif *cif, void **args)
+{
+    size_t size = 1, n;
+
+    for (unsigned i = 0; i < cif->nargs; i++) {
+        switch (cif->arg_types[i]->type) {
+        case FFI_TYPE_UINT8:
+            n = *(uint8_t *)args[i];
+            break;
+        case FFI_TYPE_SINT8:
+            n = *(int8_t *)args[i];
+            break;
+        case FFI_TYPE_UINT16:
+            n = *(uint16_t *)args[i];
+            break;
+        case FFI_TYPE_SINT16:
+            n = *(int16_t *)args[i];
+            break;
+        case FFI_TYPE_UINT32:
+            n = *(uint32_t *)args[i];
+            break;
+        case FFI_TYPE_SINT32:
+            n = *(int32_t *)args[i];
+            break;
+        case FFI_TYPE_UINT64:
+        case FFI_TYPE_SINT64:
+            n = *(uint64_t *)args[i];
+            break;
+        default:
+            continue;
+        }
+        if (__builtin_mul_overflow(size, n, &size)) {
+            return SIZE_MAX;
+        }
+    }
+    return size;
+}
+
+/* The block a free is given: its last pointer argument. */
+static void *freed_block(ffi_cif *cif, void **args)
+{
+    for (unsigned i = cif->nargs; i-- > 0;) {
+        if (cif->arg_types[i]->type == FFI_TYPE_POINTER) {
+            return *(void **)args[i];
+        }
+    }
+    return NULL;
+}
+
+/* What every closure runs, on the host thread that called it. */
+static void closure_called(ffi_cif *cif, void *ret, void **args, void *data)
+{
+    struct closure *cl = data;
+    const struct thunk_sig *s = &thunk_host_lib.sigs[cl->sig];
+    struct coro *c = current;
+    uint64_t result[2] = { 0, 0 };
+    void *block = NULL, *one[1];
+    size_t size = 0;
+
+    if (cl->role == THUNK_FREE) {
+        block = freed_block(cif, args);
+        if (forget(block)) {
+            free(block);
+            return;
+        }
+    } else if (cl->role == THUNK_ALLOC) {
+        size = alloc_size(cif, args);
+    }
+    if (!c) {
+        if (cl->role == THUNK_ALLOC) {
+            void *p = size == SIZE_MAX ? NULL : malloc(size ? size : 1);
+
+            if (p) {
+                remember(p);
+            }
+            memcpy(ret, &p, sizeof(p));
+        } else if (cl->role == THUNK_FREE && cl->adapted) {
+            one[0] = &block;
+            defer(cl->guest, thunk_host_lib.free_sig, 1,
+                  (ffi_type *[]){ &ffi_type_pointer }, one);
+        } else if (cl->role == THUNK_FREE) {
+            defer(cl->guest, cl->sig, cif->nargs, cif->arg_types, args);
+        } else {
+            if (!__atomic_exchange_n(&cl->warned, 1, __ATOMIC_RELAXED)) {
+                fprintf(stderr, "dlcall-thunks: %s: the host library called "
+                        "guest function %p from a thread that is not "
+                        "running a guest call that can call back (a thread "
+                        "of its own?): guest code cannot run there, so the "
+                        "library gets 0\n", thunk_host_lib.soname, cl->guest);
+            }
+            widen(cif->rtype, result, ret);
+        }
+        return;
+    }
+    drain(c);
+    if (cl->adapted) {
+        /* The guest's malloc(size) or free(block). */
+        one[0] = cl->role == THUNK_ALLOC ? (void *)&size : (void *)&block;
+        call_guest(c, cl->guest, cl->role == THUNK_ALLOC ?
+                   thunk_host_lib.malloc_sig : thunk_host_lib.free_sig,
+                   one, result);
+    } else {
+        call_guest(c, cl->guest, cl->sig, args, result);
+        for (unsigned i = 0; s->outs && i < cif->nargs; i++) {
+            if (s->outs[i]) {
+                thunk_swap_in(*(void **)args[i], s->outs[i]);
+            }
+        }
+    }
     widen(cif->rtype, result, ret);
 }
 
-static void *make_closure(void *fn, unsigned sig)
+/* The closure for guest function fn, of signature sig, in role role. */
+static void *closure(void *fn, unsigned sig, unsigned role, int adapted)
 {
+    unsigned key = sig | role << 16 | adapted << 20;
     struct closure *cl;
     ffi_closure *fc;
-    void *code = NULL;
+    void *code = lookup(to_host, fn, key);
     Dl_info info;
 
+    if (code || !fn) {
+        return code;
+    }
     pthread_mutex_lock(&closure_lock);
-    code = lookup(to_host, fn, sig);
+    code = lookup(to_host, fn, key);
     if (code) {
         goto out;
     }
     /* A host function (zlib's own allocator) or one of our closures. */
-    if (lookup(to_guest, fn, 0) || dladdr(fn, &info)) {
+    if (!adapted && (lookup(to_guest, fn, 0) || lookup(stand_ins, fn, 0) ||
+                     dladdr(fn, &info))) {
         code = fn;
-        add(to_host, fn, sig, fn);
+        add(to_host, fn, key, fn);
         goto out;
     }
     cl = calloc(1, sizeof(*cl));
@@ -398,9 +630,15 @@ static void *make_closure(void *fn, unsigned sig)
     cl->guest = fn;
     cl->code = code;
     cl->sig = sig;
-    add(to_guest, code, 0, fn);
-    add(to_host, code, sig, code);
-    add(to_host, fn, sig, code);
+    cl->role = role;
+    cl->adapted = adapted;
+    if (adapted) {
+        add(stand_ins, code, 0, code);
+    } else {
+        add(to_guest, code, 0, fn);
+    }
+    add(to_host, code, key, code);
+    add(to_host, fn, key, code);
 out:
     pthread_mutex_unlock(&closure_lock);
     return code;
@@ -408,23 +646,34 @@ out:
 
 void *thunk_closure(void *fn, unsigned sig)
 {
-    void *code;
+    return closure(fn, sig, 0, 0);
+}
 
-    if (!fn) {
-        return NULL;
-    }
-    code = lookup(to_host, fn, sig);
-    return code ? code : make_closure(fn, sig);
+/* Is p a guest function (or a closure of one), not the host's? */
+static int is_guest(void *p)
+{
+    Dl_info info;
+
+    return lookup(to_guest, p, 0) || !dladdr(p, &info);
 }
 
 void thunk_swap_in(void *p, const struct thunk_field *f)
 {
     for (; p && f->kind != THUNK_END; f++) {
         void **slot = (void **)((char *)p + f->offset);
+        unsigned role = f->role & (THUNK_ALLOC | THUNK_FREE);
+        void *other;
 
         switch (f->kind) {
         case THUNK_FN:
-            *slot = thunk_closure(*slot, f->sig);
+            other = *(void **)((char *)slot + f->partner);
+            if (!*slot && (f->role & THUNK_LIBC) && other && is_guest(other)) {
+                /* The library would use libc's: the guest's it must be. */
+                *slot = closure(role == THUNK_ALLOC ? guest_malloc :
+                                guest_free, f->sig, role, 1);
+            } else {
+                *slot = closure(*slot, f->sig, role, 0);
+            }
             break;
         case THUNK_SHADOW:
             *slot = thunk_shadow(*slot, f->size, f->fields);
@@ -444,6 +693,8 @@ void thunk_swap_out(void *p, const struct thunk_field *f)
 
         if (f->kind == THUNK_DEEP) {
             thunk_swap_out(*slot, f->fields);
+        } else if (*slot && lookup(stand_ins, *slot, 0)) {
+            *slot = NULL;
         } else if (*slot && (guest = lookup(to_guest, *slot, 0))) {
             *slot = guest;
         }
@@ -546,7 +797,15 @@ static int bind_all(struct thunk_bind *b)
         return 0;
     }
     if (!handle) {
+#ifdef THUNK_REAL_DIR
+        /* Another build of the library than the system's. */
+        char path[4096];
+
+        snprintf(path, sizeof(path), "%s/%s", THUNK_REAL_DIR, lib->soname);
+        handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+#else
         handle = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+#endif
     }
     if (!handle) {
         snprintf(b->error, sizeof(b->error), "the host has no %s: %s",
@@ -602,6 +861,8 @@ __attribute__((visibility("default"))) void thunk_bind(void *arg, void *unused)
 
     b->ok = bind_all(b);
     if (b->ok) {
+        guest_malloc = b->guest_malloc;
+        guest_free = b->guest_free;
         b->resume = (void *)thunk_resume;
         b->stats = (void *)thunk_stats;
         thunk_counting = b->debug;

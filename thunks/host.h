@@ -23,11 +23,17 @@ struct thunk_host_fn {
     void **real;
 };
 
-/* A callback signature, as libffi describes it. */
+/*
+ * A callback signature, as libffi describes it, and where its
+ * arguments point to structures the guest's callback may fill with
+ * guest functions (outs[i], or outs NULL): they are swapped for
+ * closures when it returns.
+ */
 struct thunk_sig {
     ffi_type *ret;
     unsigned nargs;
     ffi_type **args;
+    const struct thunk_field *const *outs;
 };
 
 /*
@@ -36,13 +42,22 @@ struct thunk_sig {
  * pointer to a structure that holds some, const (THUNK_SHADOW: the
  * host points it at a copy of size bytes that holds closures) or not
  * (THUNK_DEEP: swapped in place too).  A table ends with THUNK_END.
+ *
+ * A function pointer may be one half of an allocator pair (role
+ * THUNK_ALLOC: returns a block of the product of its integer
+ * arguments; THUNK_FREE: frees its last pointer argument), whose other
+ * half is partner bytes away.  THUNK_LIBC: the library serves a NULL
+ * half with libc's malloc or free, which must then be the guest's.
  */
 enum { THUNK_END, THUNK_FN, THUNK_SHADOW, THUNK_DEEP };
+enum { THUNK_ALLOC = 1, THUNK_FREE = 2, THUNK_LIBC = 4 };
 
 struct thunk_field {
     uint32_t kind, offset;
     uint32_t sig, size;
     const struct thunk_field *fields;
+    uint32_t role;
+    int32_t partner;
 };
 
 struct thunk_host_lib {
@@ -52,6 +67,7 @@ struct thunk_host_lib {
     const struct thunk_sig *sigs;
     unsigned nsigs;
     const char *sig_digest;
+    int malloc_sig, free_sig;       /* the guest's malloc and free, or -1 */
 };
 
 /* Defined by the generated file. */
