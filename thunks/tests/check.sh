@@ -4,7 +4,12 @@
 # (unmodified, linked with the guest's zlib) with the drop-in on the
 # host path and in fallback, minigzip's output checked by the host's
 # gzip byte for byte; guest callbacks and 8 threads; a callback from a
-# thread of the library's own; and each reason to fall back.
+# thread of the library's own; each reason to fall back; the guest
+# callbacks of liblzma, libzstd, libbz2 and expat, threads of the
+# libraries' own included.  (The libraries' own tests: upstream.sh.)
+#
+# riscv64 guests (trixie) take the host path on Debian trixie's builds
+# of the libraries (build/thunks/host-trixie): the host's are older.
 #
 # Settings from the environment: QEMU_BUILD, GUESTS, SYSROOT, ZLIB_SRC.
 
@@ -33,10 +38,12 @@ fail() {
 }
 
 # q GUEST QEMU-OPTIONS... PROGRAM ARGS...: under qemu-GUEST, with the
-# guest's sysroot and the drop-ins first on its library path.
+# guest's sysroot and the drop-ins first on its library path, and the
+# host libraries in $host_dir.
 q() {
     g=$1
     shift
+    set -- -E "DLCALL_THUNKS_HOST_DIR=$host_dir" "$@"
     if [ "$g" = "$HOST_ARCH" ]; then
         set -- -E "LD_LIBRARY_PATH=$TOP/build/thunks/$g/lib:$T/$g/lib" "$@"
     else
@@ -57,14 +64,18 @@ on_host() {
         grep -q "dlcall-thunks: $1$n" err || fail "no $2 of $1 ran on the host"
 }
 
-# fell_back REASON: err says that libz.so.1 fell back, for REASON.
+# fell_back REASON [LIBRARY]: err says that LIBRARY (libz.so.1) fell
+# back, for REASON.
 fell_back() {
-    grep -q "dlcall-thunks: libz.so.1: fallback to .*: .*$1" err ||
-        fail "libz.so.1 did not fall back because $1"
+    grep -q "dlcall-thunks: ${2:-libz.so.1}: fallback to .*: .*$1" err ||
+        fail "${2:-libz.so.1} did not fall back because $1"
 }
 
 for g in $GUESTS; do
     t=$T/$g
+    bookworm=$TOP/build/thunks/host
+    host_dir=$bookworm
+    [ "$g" != riscv64 ] || host_dir=$TOP/build/thunks/host-trixie
 
     echo "  TEST    zlib's example on $g, on the host"
     q "$g" -plugin "$PLUGIN" "$t/example" >out 2>err || fail "example"
@@ -79,10 +90,19 @@ for g in $GUESTS; do
         fail "example with guest_base not 0"
     fell_back "dlcall is not there"
 
+    # (The host library in build/thunks/host opens the libz.so.1 that
+    # the host's ld.so finds, so QEMU's LD_LIBRARY_PATH picks it.)
+    own=$host_dir host_dir=$bookworm
     echo "  TEST    zlib's example on $g, falling back on a host zlib older than the guest's"
     LD_LIBRARY_PATH=$T/oldz q "$g" -plugin "$PLUGIN" "$t/example" >out 2>err ||
         fail "example with an old host zlib"
     fell_back "has no crc32_combine_gen@ZLIB_1.2.12: it is older"
+
+    echo "  TEST    zlib's example on $g, falling back on a host zlib of a lower version, with every symbol"
+    LD_LIBRARY_PATH=$T/oldv q "$g" -plugin "$PLUGIN" "$t/example" >out 2>err ||
+        fail "example with a host zlib 1.2.11"
+    fell_back "the host's libz.so.1 is version \"1.2.11\", older than the guest's"
+    host_dir=$own
 
     for how in host fallback; do
         plugin=
@@ -120,8 +140,10 @@ for g in $GUESTS; do
     done
 
     # libcbtest's own library for the guest, for its drop-in's fallback
-    # and its function kept in the guest.
+    # and its function kept in the guest; its host library is built in
+    # build/thunks/host only.
     real="DLCALL_THUNKS_GUEST_LIBDIR=$t/real"
+    own=$host_dir host_dir=$bookworm
     echo "  TEST    libcbtest's callbacks, structures, versions, a callback from a host thread on $g"
     LD_LIBRARY_PATH=$T/host q "$g" -E "$real" -plugin "$PLUGIN" \
         "$t/callbacks" host >out 2>err || fail "callbacks"
@@ -134,6 +156,34 @@ for g in $GUESTS; do
         fail "callbacks, falling back"
     grep -q "libcbtest.so.1: fallback to $t/real/libcbtest.so.1" err ||
         fail "libcbtest.so.1 did not fall back to its own library"
+    host_dir=$own
+
+    for test in lzcallbacks:liblzma.so.5 zstdcallbacks:libzstd.so.1 \
+        bzcallbacks:libbz2.so.1.0 xmlcallbacks:libexpat.so.1; do
+        lib=${test#*:} test=${test%:*}
+        echo "  TEST    $test: guest callbacks through $lib on $g, on the host and falling back"
+        q "$g" -plugin "$PLUGIN" "$t/$test" >out 2>err || fail "$test"
+        on_host "$lib" callbacks
+        mv out out.host
+        q "$g" "$t/$test" >out 2>err || fail "$test without the plugin"
+        fell_back "dlcall is not there" "$lib"
+        if [ $test = xmlcallbacks ]; then
+            cmp -s out out.host ||
+                fail "$test: the transcripts on the host and falling back differ"
+        fi
+    done
+
+    if [ "$g" = riscv64 ]; then
+        echo "  TEST    riscv64 (trixie) on the host's own (bookworm) libraries: fallback"
+        own=$host_dir host_dir=$bookworm
+        q "$g" -plugin "$PLUGIN" "$t/example" >out 2>err ||
+            fail "example on the host's own zlib"
+        fell_back "the host's libz.so.1 is version \"1.2.13\", older than the guest's \"1.3.1\""
+        q "$g" -plugin "$PLUGIN" "$t/lzcallbacks" >out 2>err ||
+            fail "lzcallbacks on the host's own liblzma"
+        fell_back "has no lzma_.*@XZ_5\.[68]: it is older" liblzma.so.5
+        host_dir=$own
+    fi
 
     if [ "$g" = "$HOST_ARCH" ]; then
         echo "  TEST    zlib's example natively, falling back"

@@ -5,6 +5,9 @@
  *  - z_stream's zalloc/zfree: guest allocators that count in guest
  *    memory (the counts must move), and that zlib gets back untouched
  *    in the guest's z_stream, deflateCopy's copy included;
+ *  - half-set pairs, { zalloc, Z_NULL } and { Z_NULL, zfree }: zlib
+ *    serves the Z_NULL half with its own, which calls libc's malloc or
+ *    free: the guest's it must be (see guestheap.h);
  *  - inflateBack with guest in/out functions;
  *  - a callback that calls zlib again: out() checksums with crc32 and
  *    recompresses with a second stream whose allocators are guest
@@ -26,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
+#include "guestheap.h"
 
 #define SIZE (256 * 1024)
 #define THREADS 8
@@ -219,6 +224,58 @@ static void *round_trip(void *arg)
     return NULL;
 }
 
+static voidpf mine_alloc(voidpf opaque, uInt items, uInt size)
+{
+    ((struct counts *)opaque)->allocs++;
+    return heap_mine((size_t)items * size);
+}
+
+/* (zlib sets opaque to Z_NULL when it serves zalloc itself.) */
+static unsigned long known_frees;
+
+static void known_free(voidpf opaque, voidpf p)
+{
+    if (!heap_known(p)) {
+        fail("the guest's zfree got %p, which the guest's malloc did not "
+             "hand out", p);
+    }
+    known_frees++;
+    free(p);
+}
+
+/* One half of the allocator pair set, the other Z_NULL. */
+static void half_allocators(void)
+{
+    unsigned char *in = make_input(99), *packed = malloc(2 * SIZE);
+
+    for (int half = 0; half < 2; half++) {
+        struct counts c = { 0, 0 };
+        z_stream s;
+
+        heap_watch(1);
+        memset(&s, 0, sizeof(s));
+        s.zalloc = half ? Z_NULL : mine_alloc;
+        s.zfree = half ? known_free : Z_NULL;
+        s.opaque = &c;
+        s.next_in = in;
+        s.avail_in = SIZE;
+        s.next_out = packed;
+        s.avail_out = 2 * SIZE;
+        if (deflateInit(&s, 6) != Z_OK || deflate(&s, Z_FINISH) !=
+            Z_STREAM_END || deflateEnd(&s) != Z_OK) {
+            fail("deflate with a half-set allocator pair failed");
+        }
+        heap_watch(0);
+        if (half ? !known_frees : !c.allocs || heap_mine_freed != c.allocs) {
+            fail("half-set allocators: %lu allocations, %lu came back to the "
+                 "guest's free, %lu frees", c.allocs, heap_mine_freed,
+                 known_frees);
+        }
+    }
+    free(in);
+    free(packed);
+}
+
 /* zlib's own allocator, stored when the guest passes Z_NULL, still works. */
 static void own_allocator(void)
 {
@@ -264,6 +321,7 @@ int main(void)
     pthread_t threads[THREADS];
 
     own_allocator();
+    half_allocators();
     long_gzprintf();
     round_trip((void *)1);
     for (uintptr_t i = 0; i < THREADS; i++) {
