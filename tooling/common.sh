@@ -25,6 +25,21 @@ die() {
     exit 1
 }
 
+# mirror_uri SUITE: the URI of the Debian archive this system uses for
+# SUITE (its own release), from either apt sources format.
+mirror_uri() {
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        awk -v suite="$1" '
+            /^URIs:/ { uri = $2 }
+            /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == suite) ok = 1 }
+            /^$/ { if (ok && uri) { print uri; exit } ; ok = 0; uri = "" }
+            END { if (ok && uri) print uri }' "$f"
+    done | head -n 1 | grep . ||
+        sed 's/\[[^]]*\]//' /etc/apt/sources.list 2>/dev/null |
+        awk -v suite="$1" '$1 == "deb" && $3 == suite { print $2; exit }'
+}
+
 # series_lines: one line per patch, "PATCH [NEW-FILE...]": the patch,
 # then the files the project adds to QEMU with that patch's commit.
 # In patches/series the new files follow their patch on indented lines.
