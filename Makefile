@@ -22,6 +22,8 @@ NOPLUGINS_BUILD := build/qemu-noplugins
 
 # The guests dlcall serves, among the targets built.
 GUESTS := $(filter x86_64 aarch64 riscv64 ppc64le,$(TARGETS))
+# The guests that get a Debian sysroot (x86_64 programs use the host's).
+SYSROOT_GUESTS := $(filter-out x86_64,$(GUESTS))
 # The demo's guest (aarch64 if built: the cross-architecture case) and
 # input size in MiB.
 GUEST ?= $(firstword $(filter aarch64,$(GUESTS)) $(GUESTS))
@@ -29,19 +31,19 @@ SIZE ?= 64
 EXAMPLES := $(MAKE) -f examples/zlib/Makefile QEMU_BUILD=$(QEMU_BUILD) \
 	GUESTS="$(GUESTS)"
 
-.PHONY: all demo deps fetch prepare build build-noplugins check check-tcg \
-	check-noplugins check-series check-each check-examples bench refresh \
-	series clean
+.PHONY: all demo deps fetch prepare build build-noplugins sysroot bin \
+	check check-tcg check-noplugins check-series check-each check-examples \
+	check-programs bench refresh series clean
 
 # The steps share build/; each sub-make runs its own jobs in parallel.
 .NOTPARALLEL:
 
 all: demo
 
-# The zlib demo: an aarch64 guest compressing with its own zlib under
-# emulation, then with the host's zlib through dlcall, against native.
-demo: build
-	@$(EXAMPLES) demo GUEST=$(GUEST) SIZE=$(SIZE)
+# The demo: Debian's unmodified pigz for GUEST compressing SIZE MiB
+# emulated, with thunks and natively.
+demo: build bin sysroot
+	@programs/demo.sh $(GUEST) $(SIZE)
 
 deps:
 	@tooling/setup
@@ -66,6 +68,23 @@ build-noplugins: prepare
 check-tcg: build
 	$(MAKE) -C $(QEMU_BUILD) -j$(JOBS) check-tcg GITLAB_CI=1
 
+# Debian's programs for the guests, from its archive (see tooling/sysroot).
+sysroot: deps
+	@$(if $(SYSROOT_GUESTS),tooling/sysroot $(SYSROOT_GUESTS),true)
+
+# build/bin/dlcall-run with this build's paths, and the input generator.
+bin: build/programs/textgen
+	@mkdir -p build/bin
+	@sed -e 's|@BUILD@|$(abspath build)|' \
+		-e 's|@QEMU_BUILD@|$(abspath $(QEMU_BUILD))|' \
+		tooling/dlcall-run >build/bin/dlcall-run.tmp
+	@chmod +x build/bin/dlcall-run.tmp
+	@mv build/bin/dlcall-run.tmp build/bin/dlcall-run
+
+build/programs/textgen: programs/textgen.c
+	@mkdir -p $(@D)
+	gcc -O2 -Wall -Werror $< -o $@
+
 check-noplugins: build-noplugins
 	$(MAKE) -C $(NOPLUGINS_BUILD) -j$(JOBS) check-tcg GITLAB_CI=1
 
@@ -79,12 +98,17 @@ check-each: prepare
 check-examples: build
 	@$(EXAMPLES) check
 
-check: check-series check-tcg check-noplugins check-examples
+# Debian's unmodified programs under dlcall-run against the host's tools.
+check-programs: build bin sysroot
+	@$(if $(SYSROOT_GUESTS),QEMU_BUILD=$(QEMU_BUILD) programs/check.sh \
+		$(SYSROOT_GUESTS),echo "check-programs: no guest with a sysroot")
+
+check: check-series check-tcg check-noplugins check-examples check-programs
 	@echo "check: all passed"
 
 # Benchmarks: a table in build/bench/results.md and a chart beside it.
 # SIZE (zlib MiB), RUNS, ZLIB_RUNS and COUNT tune them; see bench/run.sh.
-bench: build
+bench: build bin sysroot
 	@SRC=build/pristine tooling/build qemu-pristine \
 		--target-list=x86_64-linux-user --enable-plugins --disable-docs
 	@$(EXAMPLES) all
