@@ -5,7 +5,9 @@
 # Run by "make bench", which builds what it needs first.  Settings come
 # from the environment: QEMU_BUILD, GUESTS, SIZE (zlib input, MiB),
 # RUNS (runs of each call-cost figure), ZLIB_RUNS, COUNT (calls per
-# call-cost run) and OUT (where results.md and results.png go).
+# call-cost run) and OUT (where results.md and results.png go);
+# bench/programs.sh, called at the end, takes PROG_JOBS, PROG_SIZE and
+# PROG_RUNS.
 #
 # Configurations that are compared are run interleaved, one after the
 # other in each round, and a comparison is the median of the per-round
@@ -21,26 +23,10 @@ PLUGIN=$QEMU_BUILD/contrib/plugins/libdlcall.so
 NOP=$(readlink -f "$OUT/libbench-nop.so")
 ADAPTER=$(readlink -f "$EX/libzdemo-adapter.so")
 RAW=$OUT/raw
+. bench/lib.sh
 
 rm -rf "$RAW"
 mkdir -p "$RAW"
-
-# put NAME VALUE: record one raw figure
-put() {
-    echo "$2" >>"$RAW/$1"
-}
-
-# The median, and the min-max range, of the figures in a file.
-median() {
-    sort -g "$1" | awk '{ v[NR] = $1 }
-        END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-range() {
-    sort -g "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo, hi }'
-}
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", a / b }'
-}
 
 # zdemo's total time in ms
 ztime() {
@@ -141,12 +127,6 @@ for r in $(seq "$ZLIB_RUNS"); do
 done
 echo
 
-# med NAME [FORMAT]: "median (min-max)" of a raw figure
-med() {
-    printf "${2:-%.1f} (${2:-%.1f}-${2:-%.1f})" "$(median "$RAW/$1")" \
-        $(range "$RAW/$1")
-}
-
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
     echo "# dlcall benchmarks"
@@ -242,6 +222,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     echo "  rounds; compare ratios, which pair runs made seconds apart."
     echo "- Raw figures: \`$RAW/\`, one file per figure, one line per round."
 } >"$OUT/results.md"
+bench/programs.sh >>"$OUT/results.md"   # Debian's unmodified programs
 
 # The chart: call costs and zlib times, side by side.
 for g in $GUESTS; do
