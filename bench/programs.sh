@@ -123,6 +123,7 @@ for r in $(seq "$PROG_RUNS"); do
 done
 echo >&2
 
+echo
 echo "## Debian's unmodified programs (ms)"
 echo
 echo "Each guest runs Debian's own binary from its sysroot (aarch64:"
