@@ -8,36 +8,20 @@
  *    bz_stream;
  *  - half-set pairs, { bzalloc, NULL } and { NULL, bzfree }: libbz2
  *    serves the NULL half with its own, which calls libc's malloc or
- *    free: the guest's it must be (see guestheap.h);
+ *    free: the guest's it must be (see tests.h);
  *  - the stdio interface (kept in the guest) through a temporary file.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
-#include <bzlib.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "tests.h"
 
-#include "guestheap.h"
+#include <bzlib.h>
 
 #define SIZE (600 * 1024)
 
 struct counts {
     unsigned long allocs, frees;
 };
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "bzcallbacks: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
 
 static void *count_alloc(void *opaque, int n, int m)
 {
@@ -47,35 +31,8 @@ static void *count_alloc(void *opaque, int n, int m)
 
 static void count_free(void *opaque, void *p)
 {
-    if (!p) {
-        return;
-    }
-    if (!heap_known(p)) {
-        fail("the guest's free got %p, which the guest's malloc did not "
-             "hand out", p);
-    }
-    ((struct counts *)opaque)->frees++;
-    free(p);
-}
-
-static char *make_input(void)
-{
-    static const char *const words[] = {
-        "bzip2 ", "guest ", "host ", "block ", "sort ", "huffman ",
-        "stream ", "\n",
-    };
-    char *in = malloc(SIZE);
-    unsigned seed = 3;
-    size_t n = 0;
-
-    while (n < SIZE) {
-        const char *w = words[(seed = seed * 1103515245 + 12345) >> 16 & 7];
-        size_t len = strlen(w);
-
-        memcpy(in + n, w, len < SIZE - n ? len : SIZE - n);
-        n += len;
-    }
-    return in;
+    ((struct counts *)opaque)->frees += p != NULL;
+    heap_free(p);
 }
 
 /* A round trip with allocators { a, f } counting in c. */
@@ -172,7 +129,7 @@ static void stdio(const char *in)
 
 int main(void)
 {
-    char *in = make_input();
+    char *in = (char *)make_text(SIZE, 3);
     char out[SIZE / 2];
     unsigned size = sizeof(out), back_size = SIZE;
     char *back = malloc(SIZE);

@@ -93,12 +93,18 @@ passed() {
     n=$((n + 1))
 }
 
-# CC and its flags for the guest, the guest's library by path
+# The guest's triple, its C compiler, its library $1 by path
+triple() {
+    case $g in
+    ppc64le) echo powerpc64le-linux-gnu ;;
+    *) echo "$g-linux-gnu" ;;
+    esac
+}
 cc() {
-    "$g-linux-gnu-gcc" -O2 -w -pthread "$@"
+    "$(triple)-gcc" -O2 -w -pthread "$@"
 }
 lib() {
-    echo "$B/sysroot/$g/usr/lib/$g-linux-gnu/$1"
+    echo "$B/sysroot/$g/usr/lib/$(triple)/$1"
 }
 
 t_lzma() {
@@ -106,7 +112,7 @@ t_lzma() {
     d=$U/$g/xz
     mkdir -p "$d"
     if [ ! -f "$d/config.h" ]; then
-        (cd "$d" && "$src/configure" --host="$g-linux-gnu" --disable-shared \
+        (cd "$d" && "$src/configure" --host="$(triple)" --disable-shared \
             --disable-nls --disable-doc --disable-scripts --disable-xz \
             --disable-xzdec --disable-lzmadec --disable-lzmainfo \
             >configure.log 2>&1) || fail "xz's configure: see $d/configure.log"

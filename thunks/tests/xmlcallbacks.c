@@ -24,11 +24,9 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include "tests.h"
+
 #include <expat.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 struct log {
     char text[1 << 16];
@@ -38,18 +36,6 @@ struct log {
 };
 
 static unsigned long converts, releases, mallocs, frees;
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "xmlcallbacks: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
 
 static void put(struct log *l, const char *s, size_t n)
 {

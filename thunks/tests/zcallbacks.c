@@ -7,7 +7,7 @@
  *    in the guest's z_stream, deflateCopy's copy included;
  *  - half-set pairs, { zalloc, Z_NULL } and { Z_NULL, zfree }: zlib
  *    serves the Z_NULL half with its own, which calls libc's malloc or
- *    free: the guest's it must be (see guestheap.h);
+ *    free: the guest's it must be (see tests.h);
  *  - inflateBack with guest in/out functions;
  *  - a callback that calls zlib again: out() checksums with crc32 and
  *    recompresses with a second stream whose allocators are guest
@@ -21,16 +21,9 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
-#include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <zlib.h>
+#include "tests.h"
 
-#include "guestheap.h"
+#include <zlib.h>
 
 #define SIZE (256 * 1024)
 #define THREADS 8
@@ -38,18 +31,6 @@
 struct counts {
     unsigned long allocs, frees;
 };
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "zcallbacks: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
 
 static voidpf count_alloc(voidpf opaque, uInt items, uInt size)
 {
@@ -69,26 +50,6 @@ static void use_counts(z_stream *s, struct counts *c)
     s->zalloc = count_alloc;
     s->zfree = count_free;
     s->opaque = c;
-}
-
-/* Text-like input, different per seed. */
-static unsigned char *make_input(unsigned seed)
-{
-    static const char *const words[] = {
-        "thunk ", "guest ", "host ", "zlib ", "callback ", "coroutine ",
-        "deflate ", "inflate ", "\n",
-    };
-    unsigned char *in = malloc(SIZE);
-    size_t n = 0;
-
-    while (n < SIZE) {
-        const char *w = words[(seed = seed * 1103515245 + 12345) >> 16 & 7];
-        size_t len = strlen(w);
-
-        memcpy(in + n, w, len < SIZE - n ? len : SIZE - n);
-        n += len;
-    }
-    return in;
 }
 
 /* Raw deflate of in[0..SIZE) with guest allocators; returns its size. */
@@ -175,7 +136,7 @@ static int out_fn(void *desc, unsigned char *buf, unsigned len)
 static void *round_trip(void *arg)
 {
     unsigned seed = (unsigned)(uintptr_t)arg;
-    unsigned char *in = make_input(seed), *packed = malloc(2 * SIZE);
+    unsigned char *in = make_text(SIZE, seed), *packed = malloc(2 * SIZE);
     unsigned char window[32768], *again_back = malloc(SIZE);
     struct counts c = { 0, 0 };
     struct back b;
@@ -235,18 +196,14 @@ static unsigned long known_frees;
 
 static void known_free(voidpf opaque, voidpf p)
 {
-    if (!heap_known(p)) {
-        fail("the guest's zfree got %p, which the guest's malloc did not "
-             "hand out", p);
-    }
-    known_frees++;
-    free(p);
+    known_frees += p != NULL;
+    heap_free(p);
 }
 
 /* One half of the allocator pair set, the other Z_NULL. */
 static void half_allocators(void)
 {
-    unsigned char *in = make_input(99), *packed = malloc(2 * SIZE);
+    unsigned char *in = make_text(SIZE, 99), *packed = malloc(2 * SIZE);
 
     for (int half = 0; half < 2; half++) {
         struct counts c = { 0, 0 };

@@ -1,21 +1,60 @@
 /*
- * For the thunks' tests of allocators: the test program's own malloc,
- * calloc, realloc and free (glibc's, through __libc_*), which remember
- * the blocks they hand out while watching is on.  A library that must
- * use "the guest's malloc or free" (for the NULL half of an allocator
- * pair) comes here; a block of the host's heap would not be known.
- * A test's own allocator takes its blocks with heap_mine(), and the
- * free() of such a block (by the test, or by the library for the test)
- * is counted in heap_mine_freed.  Include it in one file of a program.
+ * What the thunks' tests of the libraries' callbacks share: fail(),
+ * text to compress, and the test program's own malloc, calloc, realloc
+ * and free (glibc's, through __libc_*), which remember the blocks they
+ * hand out while watching is on.  A library that must use "the guest's
+ * malloc or free" (for the NULL half of an allocator pair) comes here;
+ * a block of the host's heap would not be known.  A test's own
+ * allocator takes its blocks with heap_mine(), and the free() of such
+ * a block (by the test, or by the library for the test) is counted in
+ * heap_mine_freed.  Include it in the one file of a test program.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
-#ifndef GUESTHEAP_H
-#define GUESTHEAP_H
+#ifndef THUNKS_TESTS_H
+#define THUNKS_TESTS_H
 
+#define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Say what is wrong and end the test. */
+static inline void fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s: ", program_invocation_short_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+/* size bytes of text-like input, different for each seed. */
+static inline unsigned char *make_text(size_t size, unsigned seed)
+{
+    static const char *const words[] = {
+        "thunk ", "guest ", "host ", "callback ", "allocator ", "stream ",
+        "thread ", "\n",
+    };
+    unsigned char *in = malloc(size);
+    size_t n = 0;
+
+    while (n < size) {
+        const char *w = words[(seed = seed * 1103515245 + 12345) >> 16 & 7];
+        size_t len = strlen(w);
+
+        memcpy(in + n, w, len < size - n ? len : size - n);
+        n += len;
+    }
+    return in;
+}
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
@@ -32,12 +71,12 @@ static int heap_watching;
 static unsigned long heap_mine_freed;
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static unsigned heap_slot(void *p)
+static inline unsigned heap_slot(void *p)
 {
     return (unsigned)(((uintptr_t)p >> 4) * 2654435761u) % HEAP_SLOTS;
 }
 
-static void heap_add(void *p, int ours)
+static inline void heap_add(void *p, int ours)
 {
     unsigned i = heap_slot(p);
 
@@ -51,7 +90,7 @@ static void heap_add(void *p, int ours)
 }
 
 /* Was p handed out by malloc while watching (and not freed)? */
-static int heap_find(void *p, int remove)
+static inline int heap_find(void *p, int remove)
 {
     unsigned i = heap_slot(p);
     int found = 0;
@@ -73,7 +112,7 @@ static int heap_find(void *p, int remove)
 }
 
 /* Start watching afresh, or stop. */
-static void heap_watch(int on)
+static inline void heap_watch(int on)
 {
     pthread_mutex_lock(&heap_lock);
     for (unsigned i = 0; i < HEAP_SLOTS; i++) {
@@ -86,13 +125,13 @@ static void heap_watch(int on)
     pthread_mutex_unlock(&heap_lock);
 }
 
-static int heap_known(void *p)
+static inline int heap_known(void *p)
 {
     return heap_find(p, 0);
 }
 
 /* malloc() for a test's own allocator: its blocks are counted. */
-static void *heap_mine(size_t size)
+static inline void *heap_mine(size_t size)
 {
     void *p = __libc_malloc(size);
 
@@ -144,4 +183,14 @@ void free(void *p)
     __libc_free(p);
 }
 
-#endif /* GUESTHEAP_H */
+/* free() for a test's allocator: p must be a block of the guest's heap. */
+static inline void heap_free(void *p)
+{
+    if (p && !heap_known(p)) {
+        fail("the guest's free got %p, which the guest's malloc did not "
+             "hand out", p);
+    }
+    free(p);
+}
+
+#endif /* THUNKS_TESTS_H */
