@@ -747,10 +747,14 @@ static void prefork(void)
 {
     pthread_mutex_lock(&closure_lock);
     pthread_mutex_lock(&table_lock);
+    pthread_mutex_lock(&block_lock);
+    pthread_mutex_lock(&deferred_lock);
 }
 
 static void postfork(void)
 {
+    pthread_mutex_unlock(&deferred_lock);
+    pthread_mutex_unlock(&block_lock);
     pthread_mutex_unlock(&table_lock);
     pthread_mutex_unlock(&closure_lock);
 }
