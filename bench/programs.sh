@@ -97,7 +97,8 @@ done
 
 rm -rf "$RAW"
 mkdir -p "$RAW"
-[ -f "$IN" ] || build/programs/textgen $((PROG_SIZE * 1024)) >"$IN"
+[ -s "$IN" ] || { build/programs/textgen $((PROG_SIZE * 1024)) >"$IN.tmp" &&
+    mv "$IN.tmp" "$IN"; }
 TREE=$(pwd)/$OUT/tree-$PROG_SIZE
 if [ ! -f "$TREE/DEBIAN/control" ]; then
     mkdir -p "$TREE/DEBIAN" "$TREE/usr/share/dlcall-bench"
