@@ -23,6 +23,15 @@ HOST_ARCH=$(uname -m)
 rm -rf "$RAW"
 mkdir -p "$RAW"
 
+# hosts GUEST: the host libraries' folders; riscv64 (trixie) needs
+# trixie's zlib (build/thunks/host-trixie), libcbtest is in the other
+hosts() {
+    case $1 in
+    riscv64) echo "$TOP/build/thunks/host-trixie:$TOP/build/thunks/host" ;;
+    *) echo "$TOP/build/thunks/host" ;;
+    esac
+}
+
 # cost GUEST MODE COUNT [dropin]: thunkcost's figure under qemu-GUEST
 # with the plugin; with "dropin", zlib's drop-in is used, otherwise the
 # guest's own zlib.  (libcbtest's drop-in is always there; its host
@@ -34,7 +43,8 @@ cost() {
     [ "$1" = "$HOST_ARCH" ] || root="-L $(readlink -f "$SYSROOT/$1")"
     # shellcheck disable=SC2086
     LD_LIBRARY_PATH=$T/host "$QEMU_BUILD/qemu-$1" $root -plugin "$PLUGIN" \
-        -E "LD_LIBRARY_PATH=$libs" "$T/$1/thunkcost" "$2" "$3" "$NOP"
+        -E "LD_LIBRARY_PATH=$libs" -E "DLCALL_THUNKS_HOST_DIR=$(hosts "$1")" \
+        "$T/$1/thunkcost" "$2" "$3" "$NOP"
 }
 
 put() {
@@ -81,7 +91,8 @@ collected() {
     # shellcheck disable=SC2086
     LD_LIBRARY_PATH=$T/host valgrind --tool=callgrind \
         --callgrind-out-file=/dev/null "$QEMU_BUILD/qemu-$1" $root \
-        -plugin "$PLUGIN" -E "LD_LIBRARY_PATH=$libs" "$T/$1/thunkcost" \
+        -plugin "$PLUGIN" -E "LD_LIBRARY_PATH=$libs" \
+        -E "DLCALL_THUNKS_HOST_DIR=$(hosts "$1")" "$T/$1/thunkcost" \
         "$2" "$3" "$NOP" 2>&1 | sed -n 's/.*Collected : //p'
 }
 if command -v valgrind >/dev/null; then

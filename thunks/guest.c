@@ -5,10 +5,11 @@
  * library's constructor comes first) it chooses one of two paths for
  * the whole library, never a mix:
  *
- * - the host path: dlcall is there, the host library
- *   ($DLCALL_THUNKS_HOST_DIR or THUNK_HOST_DIR, then <name>.so) loads,
- *   and it finds every function in the host's real library with the
- *   symbol version the guest's library has.  Each stub then makes one
+ * - the host path: dlcall is there, the host library <name>.so loads
+ *   (from the first directory of $DLCALL_THUNKS_HOST_DIR, a list
+ *   separated by ':', that has it, or from THUNK_HOST_DIR), and it
+ *   finds every function in the host's real library with the symbol
+ *   version the guest's library has.  Each stub then makes one
  *   INVOKE_PROC; a call that may call back returns early with a request
  *   to run a guest function, and resumes with another INVOKE_PROC (the
  *   generated thunk_callbacks()).
@@ -99,9 +100,21 @@ static int host_path(struct thunk_lib *lib, char *why, size_t size)
                  "dlcall plugin, or guest_base is not 0)");
         return 0;
     }
-    snprintf(path, sizeof(path), "%s/%s.so", dir && *dir ? dir : THUNK_HOST_DIR,
-             lib->name);
-    if (dlcall_load_library(path, RTLD_NOW | RTLD_LOCAL, &handle) || !handle ||
+    /* The first of the directories (a:b:c) that has it. */
+    for (dir = dir && *dir ? dir : THUNK_HOST_DIR;; dir++) {
+        int n = (int)strcspn(dir, ":");
+
+        snprintf(path, sizeof(path), "%.*s/%s.so", n, dir, lib->name);
+        if (!dlcall_load_library(path, RTLD_NOW | RTLD_LOCAL, &handle) &&
+            handle) {
+            break;
+        }
+        dir += n;
+        if (!*dir) {
+            break;
+        }
+    }
+    if (!handle ||
         dlcall_get_proc_address(handle, THUNK_BIND_SYMBOL, &entry) || !entry) {
         dlcall_get_library_error(&err);
         snprintf(why, size, "cannot use the host library %.4000s: %.2000s",

@@ -9,7 +9,8 @@
 # libraries' own included.  (The libraries' own tests: upstream.sh.)
 #
 # riscv64 guests (trixie) take the host path on Debian trixie's builds
-# of the libraries (build/thunks/host-trixie): the host's are older.
+# of the libraries (build/thunks/host-trixie, then build/thunks/host
+# for libcbtest): the host's are older.
 #
 # Settings from the environment: QEMU_BUILD, GUESTS, SYSROOT, ZLIB_SRC.
 
@@ -75,7 +76,7 @@ for g in $GUESTS; do
     t=$T/$g
     bookworm=$TOP/build/thunks/host
     host_dir=$bookworm
-    [ "$g" != riscv64 ] || host_dir=$TOP/build/thunks/host-trixie
+    [ "$g" != riscv64 ] || host_dir=$TOP/build/thunks/host-trixie:$bookworm
 
     echo "  TEST    zlib's example on $g, on the host"
     q "$g" -plugin "$PLUGIN" "$t/example" >out 2>err || fail "example"
@@ -140,10 +141,9 @@ for g in $GUESTS; do
     done
 
     # libcbtest's own library for the guest, for its drop-in's fallback
-    # and its function kept in the guest; its host library is built in
-    # build/thunks/host only.
+    # and its function kept in the guest (its host library is in
+    # build/thunks/host only).
     real="DLCALL_THUNKS_GUEST_LIBDIR=$t/real"
-    own=$host_dir host_dir=$bookworm
     echo "  TEST    libcbtest's callbacks, structures, versions, a callback from a host thread on $g"
     LD_LIBRARY_PATH=$T/host q "$g" -E "$real" -plugin "$PLUGIN" \
         "$t/callbacks" host >out 2>err || fail "callbacks"
@@ -156,7 +156,6 @@ for g in $GUESTS; do
         fail "callbacks, falling back"
     grep -q "libcbtest.so.1: fallback to $t/real/libcbtest.so.1" err ||
         fail "libcbtest.so.1 did not fall back to its own library"
-    host_dir=$own
 
     for test in lzcallbacks:liblzma.so.5 zstdcallbacks:libzstd.so.1 \
         bzcallbacks:libbz2.so.1.0 xmlcallbacks:libexpat.so.1; do
