@@ -25,7 +25,7 @@
 #define SECONDS 5
 #define CHILD_TIMEOUT_S 10
 
-static volatile bool stop;
+static volatile bool stop; /* set by main(), read by the other threads */
 
 static void *busy(void *arg)
 {
