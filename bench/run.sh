@@ -219,7 +219,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
         echo
         echo "Host instructions QEMU executes per guest call, whole round trip"
         echo "(median of 3; each the difference of a 10000- and a 110000-call"
-        echo "run): steadier than the times above."
+        echo "run, 200 and 2200 calls for the management operations): steadier"
+        echo "than the times above."
         echo
         echo "| call | instructions | against getppid, unpatched QEMU |"
         echo "|---|---|---|"
@@ -296,6 +297,10 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     echo "  compress2 plus uncompress, taken inside the program. $ZLIB_RUNS rounds."
     echo "- The plugin overhead compares the getppid loop without a plugin and"
     echo "  with dlcall loaded but never called, in the same round."
+    echo "- Before and after: the dlcall plugin's source at $BASELINE, built"
+    echo "  against this QEMU as \`$BASE\`,"
+    echo "  and the current plugin, run back to back in each round on"
+    echo "  $((COUNT / 10)) calls ($COUNT for INVOKE_PROC)."
     echo "- Noise: the min-max ranges show how much the machine varied between"
     echo "  rounds; compare ratios, which pair runs made seconds apart."
     echo "- Raw figures: \`$RAW/\`, one file per figure, one line per round."
