@@ -33,9 +33,9 @@
  * INVOKE_PROC called on the same thread.  FREE_LIBRARY refuses a handle
  * that LOAD_LIBRARY did not return or that is already closed.
  * INVOKE_PROC calls proc(a, b) on the host.  Strings and values handed
- * to the guest live in host memory: every guest instruction can read
- * them, but the guest's system calls (write(2) of an error message,
- * say) cannot take them.
+ * to the guest live in host memory: the guest can read them with any
+ * instruction and pass them to its own system calls (write(2) of an
+ * error message, say), as it can any memory its loads reach.
  *
  * Guest memory: the management operations (all but INVOKE_PROC) treat
  * their pointer operands as the kernel treats a system call's.  An

@@ -39,8 +39,8 @@
  * Host functions called by dlcall_invoke_proc() take two pointers and
  * return nothing: void f(void *arg1, void *arg2).  Pointers the plugin
  * hands back (handles, functions, strings) are host pointers; the guest
- * can read the strings with any instruction or C library function, but
- * cannot pass them to its own system calls.
+ * can read the strings with any instruction or C library function and
+ * pass them to its own system calls.
  */
 
 #ifndef DLCALL_H

@@ -6,11 +6,13 @@
  * in host memory.  The guest must be able to read them with its C
  * library's optimized string routines, which on some guests use vector
  * loads that QEMU checks against its table of guest pages before it
- * performs them (SVE first-fault loads on aarch64), and to write host
- * memory a host library gives it.  Each result is compared with what
- * plain byte loads and stores see.  Built with DLCALL_TEST_SVE
- * (aarch64) or DLCALL_TEST_RVV (riscv64), it also runs vector loads
- * and stores, first-fault ones included, itself.
+ * performs them (SVE first-fault loads on aarch64).  It must be able
+ * to write host memory a host library gives it, and to pass both to its
+ * own system calls, as it can any memory its plain loads and stores
+ * reach.  Each result is compared with what plain byte loads and stores
+ * see.  Built with DLCALL_TEST_SVE (aarch64) or DLCALL_TEST_RVV
+ * (riscv64), it also runs vector loads and stores, first-fault ones
+ * included, itself.
  *
  * DLCALL_HOST_LIBS in the environment names the folder of the test's
  * host library, libdlcall-host.so, which has a buffer to write to.
@@ -19,9 +21,13 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "dlcall.h"
 
@@ -162,6 +168,43 @@ static void write_host_memory(char *host)
     }
 }
 
+/*
+ * The guest's system calls take host memory as its loads and stores do:
+ * write(2) from a host string, read(2) into a host buffer.  Memory that
+ * neither the guest nor the host has mapped still gives EFAULT.
+ */
+static void syscalls_on_host_memory(const char *s, char *host)
+{
+    size_t len = strlen(s);
+    char buf[512];
+    int fds[2];
+    void *hole;
+
+    /* Non-blocking: a write that failed must not leave a read waiting. */
+    if (pipe2(fds, O_NONBLOCK)) {
+        check(!"pipe2");
+        return;
+    }
+    check(write(fds[1], s, len + 1) == len + 1);
+    memset(buf, 0, sizeof(buf));
+    check(read(fds[0], buf, sizeof(buf)) == len + 1);
+    check(strcmp(buf, s) == 0);
+
+    check(write(fds[1], "from the pipe", 14) == 14);
+    memset(host, 0, 64);
+    check(read(fds[0], host, 64) == 14);
+    check(strcmp(host, "from the pipe") == 0);
+
+    /* A page nobody has mapped: a guest page, unmapped again. */
+    hole = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    check(hole != MAP_FAILED && munmap(hole, 4096) == 0);
+    errno = 0;
+    check(write(fds[1], hole, 16) == -1 && errno == EFAULT);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     const char *dir = getenv("DLCALL_HOST_LIBS");
@@ -192,6 +235,9 @@ int main(void)
           buffer);
     if (buffer) {
         write_host_memory(buffer);
+        if (value) {
+            syscalls_on_host_memory(value, buffer);
+        }
     }
     check(dlcall_free_library(lib, &ret) == 0 && ret == 0);
 
