@@ -7,9 +7,15 @@
  *   enosys   a system call no one implements (dlcall's default number)
  *   getppid  the getppid system call
  *   call     a plain function call through a pointer
+ * and dlcall's management operations:
+ *   attribute  GET_HOST_ATTRIBUTE("emu"), the key in .rodata
+ *   proc       GET_PROC_ADDRESS of bench_nop in LIBRARY, the name in .rodata
+ *   error      GET_LIBRARY_ERROR, with no error pending
+ *   loadfree   LOAD_LIBRARY of LIBRARY, already loaded, and FREE_LIBRARY
  *
  * All system calls go through dlcall.h's stub, so the modes differ
- * only in what answers the call.  Prints the mean ns per call.
+ * only in what answers the call; results go to the stack.  Prints the
+ * mean ns per call (per pair of calls for loadfree).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -45,11 +51,12 @@ int main(int argc, char **argv)
     double t0, t1;
 
     if (count <= 0) {
-        fprintf(stderr, "usage: callcost invoke|enosys|getppid|call COUNT "
-                "[LIBRARY]\n");
+        fprintf(stderr, "usage: callcost invoke|enosys|getppid|call|"
+                "attribute|proc|error|loadfree COUNT [LIBRARY]\n");
         return 2;
     }
-    if (!strcmp(mode, "invoke")) {
+    if (!strcmp(mode, "invoke") || !strcmp(mode, "proc") ||
+        !strcmp(mode, "loadfree")) {
         if (argc < 4 || dlcall_load_library(argv[3], RTLD_NOW, &lib) || !lib ||
             dlcall_get_proc_address(lib, "bench_nop", &fn) || !fn) {
             fprintf(stderr, "callcost: no dlcall, or no bench_nop in %s\n",
@@ -74,6 +81,30 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "call")) {
         for (long i = 0; i < count; i++) {
             nop_ptr(NULL, NULL);
+        }
+    } else if (!strcmp(mode, "attribute")) {
+        for (long i = 0; i < count; i++) {
+            const char *value;
+
+            dlcall_get_host_attribute("emu", &value);
+        }
+    } else if (!strcmp(mode, "proc")) {
+        for (long i = 0; i < count; i++) {
+            dlcall_get_proc_address(lib, "bench_nop", &fn);
+        }
+    } else if (!strcmp(mode, "error")) {
+        for (long i = 0; i < count; i++) {
+            const char *error;
+
+            dlcall_get_library_error(&error);
+        }
+    } else if (!strcmp(mode, "loadfree")) {
+        for (long i = 0; i < count; i++) {
+            void *handle;
+            int ret;
+
+            dlcall_load_library(argv[3], RTLD_NOW, &handle);
+            dlcall_free_library(handle, &ret);
         }
     } else {
         fprintf(stderr, "callcost: unknown mode %s\n", mode);

@@ -5,7 +5,9 @@
 # Run by "make bench", which builds what it needs first.  Settings come
 # from the environment: QEMU_BUILD, GUESTS, SIZE (zlib input, MiB),
 # RUNS (runs of each call-cost figure), ZLIB_RUNS, COUNT (calls per
-# call-cost run) and OUT (where results.md and results.png go);
+# call-cost run, a tenth of it for the management operations), OUT
+# (where results.md and results.png go) and BASELINE (the commit whose
+# dlcall plugin, $OUT/libdlcall-baseline.so, is the "before");
 # bench/programs.sh, called at the end, takes PROG_JOBS, PROG_SIZE and
 # PROG_RUNS.
 #
@@ -20,6 +22,7 @@ set -eu
 : "${OUT:=build/bench}" "${PRISTINE:=build/qemu-pristine}"
 EX=build/examples
 PLUGIN=$QEMU_BUILD/contrib/plugins/libdlcall.so
+BASE=$OUT/libdlcall-baseline.so
 NOP=$(readlink -f "$OUT/libbench-nop.so")
 ADAPTER=$(readlink -f "$EX/libzdemo-adapter.so")
 RAW=$OUT/raw
@@ -67,6 +70,29 @@ for r in $(seq "$RUNS"); do
 done
 echo
 
+# The dlcall operations with the plugin before and after, in one QEMU.
+OPS="invoke attribute proc error loadfree"
+if [ -n "${BASELINE:-}" ] && [ -f "$BASE" ]; then
+    echo "bench: dlcall operations, $RUNS rounds, plugin at $BASELINE and now"
+    for r in $(seq "$RUNS"); do
+        for g in $GUESTS; do
+            for op in $OPS; do
+                n=$COUNT
+                [ "$op" = invoke ] || n=$((COUNT / 10))
+                q=$QEMU_BUILD/qemu-$g
+                c=$OUT/callcost-$g
+                before=$("$q" -plugin "$BASE" "$c" "$op" "$n" "$NOP")
+                after=$("$q" -plugin "$PLUGIN" "$c" "$op" "$n" "$NOP")
+                put "$g-$op-before" "$before"
+                put "$g-$op-after" "$after"
+                put "$g-$op-ratio" "$(ratio "$after" "$before")"
+            done
+        done
+        printf '.'
+    done
+    echo
+fi
+
 # Instructions per call, counted by callgrind, where the clock is too
 # noisy.  Two runs of different lengths cancel start-up and exit, whose
 # count varies by some 10^5 instructions from run to run; the 100000
@@ -84,14 +110,16 @@ collected() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 |
         sed -n 's/.*Collected : //p'
 }
-# insns NAME COMMAND...: record the instructions per call
+# insns NAME COMMAND...: record the instructions per call; INSNS_N
+# (default 100000) is the difference in calls between the two runs.
 insns() {
     name=$1
+    n=${INSNS_N:-100000}
     shift
     for i in 1 2 3; do
-        a=$(collected 10000 "$@")
-        b=$(collected 110000 "$@")
-        echo $(( (b - a) / 100000 ))
+        a=$(collected $((n / 10)) "$@")
+        b=$(collected $((n + n / 10)) "$@")
+        echo $(( (b - a) / n ))
     done >"$RAW/insns-$name.runs"
     put "insns-$name" "$(median "$RAW/insns-$name.runs")"
 }
@@ -106,6 +134,13 @@ if command -v valgrind >/dev/null && [ -x "$OUT/callcost-x86_64" ]; then
     insns getppid-plugin "$q" -plugin "$PLUGIN" "$c" getppid @N
     insns enosys "$q" "$c" enosys @N
     insns invoke "$q" -plugin "$PLUGIN" "$c" invoke @N "$NOP"
+    if [ -n "${BASELINE:-}" ] && [ -f "$BASE" ]; then
+        insns invoke-before "$q" -plugin "$BASE" "$c" invoke @N "$NOP"
+        for op in attribute proc error loadfree; do
+            INSNS_N=2000 insns "$op-before" "$q" -plugin "$BASE" "$c" "$op" @N "$NOP"
+            INSNS_N=2000 insns "$op" "$q" -plugin "$PLUGIN" "$c" "$op" @N "$NOP"
+        done
+    fi
 fi
 
 echo "bench: zlib, $SIZE MiB, $ZLIB_RUNS rounds"
@@ -164,12 +199,15 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
         echo
         echo "Host instructions QEMU executes per guest call, whole round trip"
         echo "(median of 3; each the difference of a 10000- and a 110000-call"
-        echo "run): steadier than the times above."
+        echo "run, 200 and 2200 calls for the management operations): steadier"
+        echo "than the times above."
         echo
         echo "| call | instructions | against getppid, unpatched QEMU |"
         echo "|---|---|---|"
         base=$(cat "$RAW/insns-unpatched-getppid" 2>/dev/null || true)
-        for k in unpatched-getppid getppid getppid-plugin enosys invoke; do
+        for k in unpatched-getppid getppid getppid-plugin enosys invoke \
+                 invoke-before attribute-before attribute proc-before proc \
+                 error-before error loadfree-before loadfree; do
             [ -f "$RAW/insns-$k" ] || continue
             v=$(cat "$RAW/insns-$k")
             case $k in
@@ -178,12 +216,33 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
             getppid-plugin) label="getppid, dlcall loaded but unused" ;;
             enosys) label="unknown system call (ENOSYS), no plugin" ;;
             invoke) label="INVOKE_PROC of a no-op" ;;
+            *-before) label="${k%-before}, dlcall plugin at $BASELINE" ;;
+            *) label="$k, dlcall plugin now" ;;
             esac
             if [ -n "$base" ]; then
                 echo "| $label | $v | $(ratio "$v" "$base") |"
             else
                 echo "| $label | $v | |"
             fi
+        done
+        echo
+    fi
+    if ls "$RAW"/*-attribute-ratio >/dev/null 2>&1; then
+        echo "## dlcall operations before and after (ns per call)"
+        echo
+        echo "The same QEMU and guest, with the dlcall plugin at $BASELINE"
+        echo "(before) and now (after): INVOKE_PROC of a no-op, and the"
+        echo "management operations (attribute: GET_HOST_ATTRIBUTE; proc:"
+        echo "GET_PROC_ADDRESS; error: GET_LIBRARY_ERROR; loadfree: one"
+        echo "LOAD_LIBRARY and one FREE_LIBRARY of a loaded library)."
+        echo
+        echo "| guest | operation | before | after | after / before |"
+        echo "|---|---|---|---|---|"
+        for g in $GUESTS; do
+            for op in $OPS; do
+                [ -f "$RAW/$g-$op-ratio" ] || continue
+                echo "| $g | $op | $(med "$g-$op-before") | $(med "$g-$op-after") | $(med "$g-$op-ratio" %.3f) |"
+            done
         done
         echo
     fi
@@ -218,6 +277,10 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     echo "  compress2 plus uncompress, taken inside the program. $ZLIB_RUNS rounds."
     echo "- The plugin overhead compares the getppid loop without a plugin and"
     echo "  with dlcall loaded but never called, in the same round."
+    echo "- Before and after: the dlcall plugin's source at $BASELINE, built"
+    echo "  against this QEMU as \`$BASE\`,"
+    echo "  and the current plugin, run back to back in each round on"
+    echo "  $((COUNT / 10)) calls ($COUNT for INVOKE_PROC)."
     echo "- Noise: the min-max ranges show how much the machine varied between"
     echo "  rounds; compare ratios, which pair runs made seconds apart."
     echo "- Raw figures: \`$RAW/\`, one file per figure, one line per round."

@@ -192,7 +192,7 @@ EOT
 # default attributes, UTF-16, a larger one, errors) and writes them as
 # canonical and as meta XML: its messages, exit status and output files
 # must be the host's xmlwf's.  (With thunks, -r and the standard input
-# need QEMU to let a guest's read() fill host memory.)
+# have the guest's read() fill host memory: patch 9 of the series.)
 t_xmlwf() {
     rm -rf xml && mkdir xml
     cat >xml/ns.xml <<'EOT'

@@ -12,7 +12,8 @@
  * Calling convention: a1 is the operation ID and a2..a4 its operands.
  * Results come back through out pointers; the system call itself
  * returns 0 when the operation ran, -EINVAL for an unknown ID, -EFAULT
- * for a NULL or unmapped pointer operand (nothing is then written) and
+ * for a pointer operand the guest could not use (see below),
+ * -ENAMETOOLONG for a string longer than 64 KiB, NUL included, and
  * -ENOSYS when dlcall cannot serve this guest at all.
  *
  *   ID  operation            a2              a3              a4
@@ -25,13 +26,38 @@
  *
  * GET_HOST_ATTRIBUTE gives "qemu" for the key "emu" and NULL for any
  * other key.  LOAD_LIBRARY, GET_PROC_ADDRESS and FREE_LIBRARY behave
- * like dlopen, dlsym (RTLD_DEFAULT and RTLD_NEXT included) and dlclose;
- * a failure leaves a message that GET_LIBRARY_ERROR returns once, as
- * dlerror does, per guest thread.  FREE_LIBRARY refuses a handle that
- * LOAD_LIBRARY did not return or that is already closed.  INVOKE_PROC
- * calls proc(a, b) on the host.  Strings and values handed to the guest
- * live in host memory: the guest can read them, but its own system
- * calls (write(2) of an error message, say) cannot take them.
+ * like dlopen (a NULL path gives the main program), dlsym (RTLD_DEFAULT
+ * and RTLD_NEXT included) and dlclose.  GET_LIBRARY_ERROR returns once,
+ * as dlerror does, the message of the calling thread's last failure:
+ * one of these operations, or a dl function that host code run by
+ * INVOKE_PROC called on the same thread.  FREE_LIBRARY refuses a handle
+ * that LOAD_LIBRARY did not return or that is already closed.
+ * INVOKE_PROC calls proc(a, b) on the host.  Strings and values handed
+ * to the guest live in host memory: the guest can read them with any
+ * instruction and pass them to its own system calls (write(2) of an
+ * error message, say), as it can any memory its loads reach.
+ *
+ * Guest memory: the management operations (all but INVOKE_PROC) treat
+ * their pointer operands as the kernel treats a system call's.  An
+ * operand the guest could not access itself (unmapped, protected
+ * against that access, such as a read-only, execute-only or guard page
+ * for an out pointer, or a file mapping past the end of its file) gives
+ * -EFAULT, with nothing written and nothing done.  Strings are read up
+ * to their NUL wherever they start.  Whatever the guest passes, and
+ * whatever its other threads do meanwhile, QEMU neither crashes nor
+ * hangs: no lock is held while a library's code runs, so constructors
+ * and destructors may block or fork, and guest threads may fork while
+ * another one waits in dlopen.  One outcome depends on other threads:
+ * if one unmaps or protects an out pointer during the call, the
+ * operation may have taken effect and still return -EFAULT, as the
+ * kernel allows.  Then nothing leaks and nothing is corrupted: no value
+ * is ever written in part, LOAD_LIBRARY closes the library again,
+ * FREE_LIBRARY has closed it, GET_LIBRARY_ERROR keeps its message for
+ * the next call.  (LOAD_LIBRARY and FREE_LIBRARY store NULL or 0 before
+ * they act, so that an out pointer that cannot take a result stops them
+ * first; that value may be what such a call leaves.)  A library closed
+ * while another thread runs its code through INVOKE_PROC is the guest's
+ * error, as it would be natively.
  *
  * Guest requirements: pointers pass between guest and host untouched,
  * so the guest must be 64-bit little-endian like the host, and its
@@ -41,9 +67,8 @@
  *
  * WARNING: this is not a sandbox.  A guest that can use dlcall can run
  * any host code with the rights of the QEMU process.  The management
- * operations check their pointer operands against the guest's mappings,
- * but nothing can check what a host function called by INVOKE_PROC
- * does with its arguments.
+ * operations check their pointer operands, but nothing can check what a
+ * host function called by INVOKE_PROC does with its arguments.
  */
 
 #include <dlfcn.h>
@@ -72,8 +97,11 @@ enum dlcall_op {
 /* Lower numbers could be real system calls on some target. */
 #define DLCALL_MIN_SYSCALL 4096
 
-/* Longest string (NUL included) a guest can pass: a path. */
-#define DLCALL_MAX_STRING 4096
+/*
+ * Longest string a guest can pass, NUL included: well beyond PATH_MAX,
+ * for C++ symbol names, which can be longer than a page.
+ */
+#define DLCALL_MAX_STRING (64 * 1024)
 
 /* Targets whose pointers a 64-bit little-endian host can take as they are. */
 static const char *const supported_targets[] = {
@@ -88,10 +116,19 @@ static int guest_base_state = BASE_UNKNOWN;
 static uint64_t guest_base;
 
 /*
- * Handles LOAD_LIBRARY returned, with how many times it returned each.
- * The lock is held across dlopen, dlsym and dlclose, so that no handle
- * is closed while another guest thread uses it.
+ * What the plugin knows of each handle that LOAD_LIBRARY returned:
+ * how many LOAD_LIBRARY references the guest holds, how many
+ * GET_PROC_ADDRESS calls are using it, and how many dlclose() calls
+ * wait for them to finish.  handles_lock guards the table and is only
+ * held to update it, never across dlopen(), dlsym() or dlclose(), which
+ * run library code that may block or fork.
  */
+typedef struct {
+    unsigned loads;
+    unsigned users;
+    unsigned closes;
+} Handle;
+
 static GMutex handles_lock;
 static GHashTable *handles;
 
@@ -127,76 +164,74 @@ static ErrorState *get_error_state(void)
     return es;
 }
 
-static void G_GNUC_PRINTF(1, 2) set_error(const char *fmt, ...)
+static void set_error(char *msg)
 {
     ErrorState *es = get_error_state();
-    va_list ap;
 
-    va_start(ap, fmt);
     g_free(es->pending);
-    es->pending = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
+    es->pending = msg;
 }
 
 /*
- * Guest memory goes through QEMU's view of the guest's pages, so an
- * unmapped address fails cleanly instead of faulting in the host.
+ * Keep a message that host code left in dlerror(): a host function the
+ * guest ran through INVOKE_PROC may have failed in dlopen() or dlsym(),
+ * and the guest asks GET_LIBRARY_ERROR for it, as it would ask
+ * dlerror().  Taken before dlcall calls the dl functions itself, which
+ * would overwrite it; it is newer than any message dlcall left, since
+ * dlcall takes the host's message whenever a dl function fails.
  */
-static bool guest_readable(uint64_t addr, size_t len)
+static void keep_host_error(void)
 {
-    g_autoptr(GByteArray) buf = g_byte_array_new();
+    const char *msg = dlerror();
 
-    return addr && qemu_plugin_read_memory_vaddr(addr, buf, len);
+    if (msg) {
+        set_error(g_strdup(msg));
+    }
 }
 
-static bool guest_write(uint64_t addr, const void *val, size_t len)
-{
-    g_autoptr(GByteArray) buf = g_byte_array_sized_new(len);
-
-    g_byte_array_append(buf, val, len);
-    return addr && qemu_plugin_write_memory_vaddr(addr, buf);
-}
-
-static bool guest_write_ptr(uint64_t addr, const void *ptr)
+/*
+ * Guest memory is accessed as the kernel accesses a system call's
+ * pointers: what the guest could not access itself fails, nothing is
+ * written then, and QEMU never takes a signal for it.
+ */
+static bool guest_put_ptr(uint64_t addr, const void *ptr)
 {
     uint64_t val = (uintptr_t)ptr;
 
-    return guest_write(addr, &val, sizeof(val));
+    return qemu_plugin_copy_to_user(addr, &val, sizeof(val));
 }
 
 /*
- * Copy the NUL-terminated guest string at addr into *out, reading at
- * most to the end of each page so that a string that ends just before
- * an unmapped page is still found.  Returns 0 or a negative errno.
+ * Copy the NUL-terminated guest string at addr into *out.  It is read
+ * in pieces that end at page boundaries, so that a string that ends
+ * just before an unmapped page is found, with small pieces first, since
+ * most strings are short.  Returns 0 or a negative errno.
  */
 static int guest_string(uint64_t addr, char **out)
 {
-    g_autoptr(GByteArray) chunk = g_byte_array_new();
-    g_autoptr(GString) str = g_string_new(NULL);
     const uint64_t page = 4096;
+    size_t len = 0, want = 256;
+    g_autofree char *buf = g_malloc(want);
 
-    if (!addr) {
-        return -EFAULT;
-    }
-    while (str->len < DLCALL_MAX_STRING) {
-        size_t len = page - (addr & (page - 1));
-        const guint8 *nul;
+    while (len < DLCALL_MAX_STRING) {
+        size_t n = MIN(MIN(want, page - (addr & (page - 1))),
+                       DLCALL_MAX_STRING - len);
+        char *nul;
 
-        if (!qemu_plugin_read_memory_vaddr(addr, chunk, len)) {
+        buf = g_realloc(buf, len + n);
+        if (!qemu_plugin_copy_from_user(buf + len, addr, n)) {
             return -EFAULT;
         }
-        nul = memchr(chunk->data, 0, len);
+        nul = memchr(buf + len, 0, n);
         if (nul) {
-            len = nul - chunk->data;
-        }
-        g_string_append_len(str, (const char *)chunk->data, len);
-        if (nul) {
-            *out = g_string_free(g_steal_pointer(&str), false);
+            *out = g_steal_pointer(&buf);
             return 0;
         }
-        addr += len;
+        len += n;
+        addr += n;
+        want = page;
     }
-    return -EINVAL;
+    return -ENAMETOOLONG;
 }
 
 static int get_host_attribute(uint64_t key_addr, uint64_t value_out)
@@ -211,53 +246,124 @@ static int get_host_attribute(uint64_t key_addr, uint64_t value_out)
     if (g_str_equal(key, "emu")) {
         value = "qemu";
     }
-    return guest_write_ptr(value_out, value) ? 0 : -EFAULT;
+    return guest_put_ptr(value_out, value) ? 0 : -EFAULT;
 }
 
-/* Count one more or one less LOAD_LIBRARY reference to handle; locked. */
-static void count_handle(void *handle, int delta)
+/* One more LOAD_LIBRARY reference to handle. */
+static void handle_loaded(void *handle)
 {
-    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(handles, handle)) + delta;
+    Handle *h;
 
-    if (n) {
-        g_hash_table_insert(handles, handle, GUINT_TO_POINTER(n));
-    } else {
+    g_mutex_lock(&handles_lock);
+    h = g_hash_table_lookup(handles, handle);
+    if (!h) {
+        h = g_new0(Handle, 1);
+        g_hash_table_insert(handles, handle, h);
+    }
+    h->loads++;
+    g_mutex_unlock(&handles_lock);
+}
+
+/* Forget handle once nothing refers to it any more; locked. */
+static void handle_drop_unused(void *handle, Handle *h)
+{
+    if (!h->loads && !h->users && !h->closes) {
         g_hash_table_remove(handles, handle);
     }
+}
+
+/*
+ * Take a use of a handle LOAD_LIBRARY returned and the guest has not
+ * freed: false if there is no such handle.
+ */
+static bool handle_use(void *handle)
+{
+    Handle *h;
+
+    g_mutex_lock(&handles_lock);
+    h = g_hash_table_lookup(handles, handle);
+    if (h && h->loads) {
+        h->users++;
+    }
+    g_mutex_unlock(&handles_lock);
+    return h && h->loads;
+}
+
+/* Give a use back, running the dlclose() calls that waited for it. */
+static void handle_unuse(void *handle)
+{
+    unsigned closes = 0;
+    Handle *h;
+
+    g_mutex_lock(&handles_lock);
+    h = g_hash_table_lookup(handles, handle);
+    if (!--h->users) {
+        closes = h->closes;
+        h->closes = 0;
+        handle_drop_unused(handle, h);
+    }
+    g_mutex_unlock(&handles_lock);
+
+    while (closes--) {
+        dlclose(handle);
+    }
+}
+
+/*
+ * Drop a LOAD_LIBRARY reference: -1 if there is none, 1 if the caller
+ * must dlclose() it now, 0 if a user in another thread will.
+ */
+static int handle_free(void *handle)
+{
+    int ret = -1;
+    Handle *h;
+
+    g_mutex_lock(&handles_lock);
+    h = g_hash_table_lookup(handles, handle);
+    if (h && h->loads) {
+        h->loads--;
+        if (h->users) {
+            h->closes++;
+            ret = 0;
+        } else {
+            ret = 1;
+        }
+        handle_drop_unused(handle, h);
+    }
+    g_mutex_unlock(&handles_lock);
+    return ret;
 }
 
 static int load_library(uint64_t path_addr, int flags, uint64_t handle_out)
 {
     g_autofree char *path = NULL;
     void *handle;
-    int err = guest_string(path_addr, &path);
 
-    if (err) {
-        return err;
-    }
-    if (!guest_readable(handle_out, sizeof(uint64_t))) {
-        return -EFAULT;
-    }
+    /* A NULL path is the main program, as for dlopen(). */
+    if (path_addr) {
+        int err = guest_string(path_addr, &path);
 
-    g_mutex_lock(&handles_lock);
-    handle = dlopen(path, flags);
-    if (handle) {
-        count_handle(handle, 1);
-    } else {
-        set_error("%s", dlerror());
-    }
-    g_mutex_unlock(&handles_lock);
-
-    if (!guest_write_ptr(handle_out, handle)) {
-        /* The guest unmapped handle_out meanwhile: give the handle back. */
-        if (handle) {
-            g_mutex_lock(&handles_lock);
-            dlclose(handle);
-            count_handle(handle, -1);
-            g_mutex_unlock(&handles_lock);
+        if (err) {
+            return err;
         }
+    }
+    /* Nothing is done if handle_out cannot take the result. */
+    if (!guest_put_ptr(handle_out, NULL)) {
         return -EFAULT;
     }
+
+    keep_host_error();
+    handle = dlopen(path, flags);
+    if (!handle) {
+        set_error(g_strdup(dlerror()));
+        return 0;
+    }
+    if (!guest_put_ptr(handle_out, handle)) {
+        /* Another thread unmapped handle_out meanwhile: undo the load. */
+        dlclose(handle);
+        return -EFAULT;
+    }
+    handle_loaded(handle);
     return 0;
 }
 
@@ -265,68 +371,88 @@ static int get_proc_address(void *handle, uint64_t name_addr,
                             uint64_t entry_out)
 {
     g_autofree char *name = NULL;
+    char *msg = NULL;
     void *entry = NULL;
+    bool special = handle == RTLD_DEFAULT || handle == RTLD_NEXT;
     int err = guest_string(name_addr, &name);
 
     if (err) {
         return err;
     }
-    if (!guest_readable(entry_out, sizeof(uint64_t))) {
-        return -EFAULT;
-    }
 
-    g_mutex_lock(&handles_lock);
-    if (handle != RTLD_DEFAULT && handle != RTLD_NEXT &&
-        !g_hash_table_contains(handles, handle)) {
-        set_error("dlcall: %p is not a handle from LOAD_LIBRARY", handle);
+    if (!special && !handle_use(handle)) {
+        msg = g_strdup_printf("dlcall: %p is not a handle from LOAD_LIBRARY, "
+                              "or it is closed", handle);
     } else {
-        dlerror();
+        keep_host_error();
         entry = dlsym(handle, name);
         if (!entry) {
-            const char *msg = dlerror();
+            const char *why = dlerror();
 
-            set_error("%s", msg ? msg : "dlcall: symbol has the value NULL");
+            msg = g_strdup(why ? why : "dlcall: symbol has the value NULL");
+        }
+        if (!special) {
+            handle_unuse(handle);
         }
     }
-    g_mutex_unlock(&handles_lock);
 
-    return guest_write_ptr(entry_out, entry) ? 0 : -EFAULT;
+    if (!guest_put_ptr(entry_out, entry)) {
+        g_free(msg);
+        return -EFAULT;
+    }
+    if (msg) {
+        set_error(msg);
+    }
+    return 0;
 }
 
 static int free_library(void *handle, uint64_t ret_out)
 {
-    int32_t ret = -1;
+    int32_t ret = 0;
 
-    if (!guest_readable(ret_out, sizeof(ret))) {
+    /* Nothing is done if ret_out cannot take the result. */
+    if (!qemu_plugin_copy_to_user(ret_out, &ret, sizeof(ret))) {
         return -EFAULT;
     }
 
-    g_mutex_lock(&handles_lock);
-    if (!g_hash_table_contains(handles, handle)) {
-        set_error("dlcall: %p is not a handle from LOAD_LIBRARY, or it is "
-                  "already closed", handle);
-    } else {
+    switch (handle_free(handle)) {
+    case -1:
+        set_error(g_strdup_printf("dlcall: %p is not a handle from "
+                                  "LOAD_LIBRARY, or it is already closed",
+                                  handle));
+        ret = -1;
+        break;
+    case 1:
+        keep_host_error();
         ret = dlclose(handle);
         if (ret) {
-            set_error("%s", dlerror());
+            set_error(g_strdup(dlerror()));
         }
-        count_handle(handle, -1);
+        break;
     }
-    g_mutex_unlock(&handles_lock);
 
-    return guest_write(ret_out, &ret, sizeof(ret)) ? 0 : -EFAULT;
+    /*
+     * The library is closed even if the result cannot be written: only
+     * possible when another thread unmaps ret_out during the call.
+     */
+    if (ret && !qemu_plugin_copy_to_user(ret_out, &ret, sizeof(ret))) {
+        return -EFAULT;
+    }
+    return 0;
 }
 
 static int get_library_error(uint64_t error_out)
 {
     ErrorState *es = get_error_state();
 
-    if (!guest_readable(error_out, sizeof(uint64_t))) {
+    keep_host_error();
+    /* The message is only handed out, and forgotten, once written. */
+    if (!guest_put_ptr(error_out, es->pending)) {
         return -EFAULT;
     }
     g_free(es->reported);
     es->reported = g_steal_pointer(&es->pending);
-    return guest_write_ptr(error_out, es->reported) ? 0 : -EFAULT;
+    return 0;
 }
 
 /*
@@ -416,7 +542,8 @@ static bool dlcall_filter(unsigned int vcpu_index, int64_t num,
 
 /*
  * A guest may fork while another of its threads holds the lock: take it
- * around fork() so the child does not inherit it locked.
+ * around fork() so that the child does not inherit it locked.  It is
+ * only ever held for a table update, so fork() does not wait for long.
  */
 static void prefork(void)
 {
@@ -428,13 +555,21 @@ static void postfork(void)
     g_mutex_unlock(&handles_lock);
 }
 
+static void count_open(gpointer key, gpointer value, gpointer count)
+{
+    *(unsigned *)count += ((Handle *)value)->loads != 0;
+}
+
 /* For the plugin log (-d plugin): a guest that closes what it opens gets 0. */
 static void plugin_exit(qemu_plugin_id_t id, void *userdata)
 {
-    g_autofree char *msg = g_strdup_printf(
-        "dlcall: %u library handles open at exit\n",
-        g_hash_table_size(handles));
+    g_autofree char *msg = NULL;
+    unsigned open = 0;
 
+    g_mutex_lock(&handles_lock);
+    g_hash_table_foreach(handles, count_open, &open);
+    g_mutex_unlock(&handles_lock);
+    msg = g_strdup_printf("dlcall: %u library handles open at exit\n", open);
     qemu_plugin_outs(msg);
 }
 
@@ -513,7 +648,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
         }
     }
 
-    handles = g_hash_table_new(NULL, NULL);
+    handles = g_hash_table_new_full(NULL, NULL, NULL, g_free);
     pthread_atfork(prefork, postfork, postfork);
     qemu_plugin_register_vcpu_tb_trans_cb(id, vcpu_tb_trans);
     qemu_plugin_register_vcpu_syscall_filter_cb(id, dlcall_filter, NULL);

@@ -12,9 +12,15 @@
  *
  * Each function issues the dlcall system call and returns its result:
  * 0 when the operation ran (its own result is in the out pointer),
- * -EINVAL for an unknown operation, -EFAULT for a NULL or unmapped
- * pointer operand, and -ENOSYS when dlcall is not there (natively, or
- * under QEMU without the plugin) or cannot serve this guest.
+ * -EINVAL for an unknown operation, -EFAULT for a pointer operand the
+ * guest could not use in a system call of its own (NULL, unmapped,
+ * protected against the access, a file mapping past the end of its
+ * file: nothing is then written and nothing done), -ENAMETOOLONG for
+ * a string longer than DLCALL_MAX_STRING bytes, NUL included, and
+ * -ENOSYS when dlcall is not there (natively, or under QEMU without the
+ * plugin) or cannot serve this guest.  Another thread that unmaps an
+ * out pointer during a call can get the operation done and -EFAULT
+ * returned; a value is never written in part.
  *
  * The plugin listens on DLCALL_DEFAULT_SYSCALL unless it was loaded
  * with syscall_num=N; then define DLCALL_SYSCALL_NUM to N (or to a
@@ -33,7 +39,8 @@
  * Host functions called by dlcall_invoke_proc() take two pointers and
  * return nothing: void f(void *arg1, void *arg2).  Pointers the plugin
  * hands back (handles, functions, strings) are host pointers; the guest
- * can read the strings, but not pass them to its own system calls.
+ * can read the strings with any instruction or C library function and
+ * pass them to its own system calls.
  */
 
 #ifndef DLCALL_H
@@ -44,6 +51,9 @@
 #include <string.h>
 
 #define DLCALL_DEFAULT_SYSCALL 4096
+
+/* The longest string dlcall takes, in bytes, NUL included. */
+#define DLCALL_MAX_STRING (64 * 1024)
 
 #ifndef DLCALL_SYSCALL_NUM
 #define DLCALL_SYSCALL_NUM DLCALL_DEFAULT_SYSCALL
@@ -135,7 +145,7 @@ static inline long dlcall_get_host_attribute(const char *key,
     return dlcall_op(DLCALL_GET_HOST_ATTRIBUTE, key, value, 0);
 }
 
-/* *handle = dlopen(path, flags) on the host, or NULL. */
+/* *handle = dlopen(path, flags) on the host (NULL path: the program). */
 static inline long dlcall_load_library(const char *path, int flags,
                                        void **handle)
 {
@@ -156,7 +166,11 @@ static inline long dlcall_free_library(void *handle, int *ret)
     return dlcall_op(DLCALL_FREE_LIBRARY, handle, ret, 0);
 }
 
-/* *error = this thread's last dlcall error message, once, or NULL. */
+/*
+ * *error = this thread's last error message, once, or NULL: from a
+ * dlcall operation, or from the host's dlerror() after a dl function
+ * failed in host code this thread ran with dlcall_invoke_proc().
+ */
 static inline long dlcall_get_library_error(const char **error)
 {
     return dlcall_op(DLCALL_GET_LIBRARY_ERROR, error, 0, 0);

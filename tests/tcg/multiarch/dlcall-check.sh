@@ -5,7 +5,8 @@
 # dlcall-check.sh options QEMU PLUGIN DLCALL-TEST
 #   The option: each accepted syscall_num runs dlcall-test on that
 #   number; each bad value, an unknown option and a non-zero guest_base
-#   must make QEMU exit non-zero with the plugin's one-line message.
+#   must make QEMU exit non-zero with the plugin's one-line message, and
+#   so must the plugin given twice.
 # dlcall-check.sh refused QEMU PLUGIN GUEST
 #   The plugin must refuse to load for this guest.
 # dlcall-check.sh no-leaks PLUGIN-LOG
@@ -71,6 +72,17 @@ refuse ",syscall_num=2147483648" "out of range"
 refuse ",syscall_num=0x100000000" "out of range"
 refuse ",syscall_num=99999999999999999999999" "out of range"
 refuse ",verbose=on" "unknown option"
+
+# The plugin given twice, under two spellings of its path, is one
+# module: QEMU must refuse to install it again over its own state.
+dir=$(dirname "$plugin")
+twice=$dir/../$(basename "$dir")/$(basename "$plugin")
+if out=$($qemu -plugin "$plugin" -plugin "$twice" "$guest" 2>&1); then
+    fail "the plugin was installed twice, as $plugin and $twice"
+elif ! printf '%s\n' "$out" | grep -q "already loaded as"; then
+    fail "the plugin given twice gave no message saying so:"
+    printf '%s\n' "$out"
+fi
 
 # A non-zero guest_base: dlcall-test fails (every call gets ENOSYS),
 # and the plugin says why, once.

@@ -121,7 +121,6 @@ static void test_bad_input(void)
     check(strcmp(value, "unchanged") == 0);
     check(dlcall_get_host_attribute("emu", NULL) == -EFAULT);
     check(dlcall_get_host_attribute("emu", unmapped) == -EFAULT);
-    check(dlcall_load_library(NULL, RTLD_NOW, &handle) == -EFAULT);
     check(dlcall_load_library("libc.so.6", RTLD_NOW, unmapped) == -EFAULT);
     check(handle == (void *)-1);
     check(dlcall_get_proc_address(RTLD_DEFAULT, unmapped, &entry) == -EFAULT);
@@ -145,6 +144,45 @@ static void test_bad_input(void)
     check(error && strstr(error, "not a handle"));
 }
 
+/* Guests written for upstream QEMU's dlcall plugin rely on these. */
+static void test_compatibility(void)
+{
+    void *self = NULL, *fn = NULL, *dl_open = NULL, *dl_sym = NULL;
+    const char *error;
+    int ret = -1;
+
+    /* A NULL path gives the main program, as for dlopen(). */
+    check(dlcall_load_library(NULL, RTLD_NOW, &self) == 0);
+    check(self != NULL);
+    check(dlcall_get_proc_address(self, "strcpy", &fn) == 0 && fn);
+    check(dlcall_free_library(self, &ret) == 0 && ret == 0);
+
+    /*
+     * A dl function that fails in host code run by INVOKE_PROC leaves
+     * its message for GET_LIBRARY_ERROR, once, as dlerror() would.
+     */
+    check(dlcall_get_proc_address(RTLD_DEFAULT, "dlsym", &dl_sym) == 0);
+    check(dlcall_get_proc_address(RTLD_DEFAULT, "dlopen", &dl_open) == 0);
+    check(dl_sym && dl_open);
+    if (!dl_sym || !dl_open) {
+        return;
+    }
+    check(dlcall_invoke_proc(dl_sym, RTLD_DEFAULT,
+                             "dlcall_invoked_no_such_symbol") == 0);
+    error = last_error();
+    check(error && strstr(error, "dlcall_invoked_no_such_symbol"));
+    check(last_error() == NULL);
+
+    /* The newer failure is the one reported, whichever made it. */
+    check(dlcall_load_library("libdlcall-test-missing.so", RTLD_NOW,
+                              &fn) == 0 && fn == NULL);
+    check(dlcall_invoke_proc(dl_open, "libdlcall-invoked-missing.so",
+                             (void *)(intptr_t)RTLD_NOW) == 0);
+    error = last_error();
+    check(error && strstr(error, "libdlcall-invoked-missing.so"));
+    check(last_error() == NULL);
+}
+
 int main(void)
 {
     const char *num = getenv("DLCALL_SYSCALL");
@@ -154,6 +192,7 @@ int main(void)
     test_host_attribute();
     test_library();
     test_bad_input();
+    test_compatibility();
 
     return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }
