@@ -44,7 +44,7 @@ all: demo
 
 # The demo: Debian's unmodified pigz for GUEST compressing SIZE MiB
 # emulated, with thunks and natively.
-demo: build bin sysroot
+demo: build bin thunks
 	@programs/demo.sh $(GUEST) $(SIZE)
 
 deps:
@@ -122,7 +122,7 @@ check: check-series check-tcg check-noplugins check-examples check-thunks \
 
 # Benchmarks: a table in build/bench/results.md and a chart beside it.
 # SIZE (zlib MiB), RUNS, ZLIB_RUNS and COUNT tune them; see bench/run.sh.
-bench: build bin sysroot
+bench: build bin thunks
 	@SRC=build/pristine tooling/build qemu-pristine \
 		--target-list=x86_64-linux-user --enable-plugins --disable-docs
 	@$(EXAMPLES) all
