@@ -8,7 +8,8 @@
  * running: neither waits for the load, as neither would if the first
  * thread were blocked in a plain open().  A watchdog process writes to
  * the FIFO after a while, so that a guest that does wait finishes and
- * fails instead of hanging.
+ * fails instead of hanging.  And a process whose thread sleeps in the
+ * host's sleep(), called with INVOKE_PROC, exits at once.
  *
  * DLCALL_HOST_LIBS in the environment names the folder of the test's
  * host libraries; libdlcall-host-fork.so forks in its constructor.
@@ -189,6 +190,56 @@ static void test_fork_while_loading(void)
     unlink(fifo);
 }
 
+static void *host_sleep;
+
+static void *sleep_in_host(void *arg)
+{
+    dlcall_invoke_proc(host_sleep, (void *)(long)(WATCHDOG_S * 6), NULL);
+    return NULL;
+}
+
+/*
+ * A child exits while its other thread sleeps in host code; it must be
+ * gone long before that thread would wake up.
+ */
+static void test_exit_while_blocked(void)
+{
+    pthread_t sleeper;
+    void *libc = NULL;
+    pid_t child, done = 0;
+    int status = -1, ret = -1;
+
+    child = fork();
+    if (child == 0) {
+        if (dlcall_load_library("libc.so.6", RTLD_NOW, &libc) || !libc ||
+            dlcall_get_proc_address(libc, "sleep", &host_sleep) ||
+            !host_sleep) {
+            _exit(2);
+        }
+        pthread_create(&sleeper, NULL, sleep_in_host, NULL);
+        sleep_ms(300); /* the sleeper is now in the host's sleep() */
+        /* QEMU itself keeps libc loaded: sleep() stays where it is. */
+        if (dlcall_free_library(libc, &ret) || ret) {
+            _exit(3);
+        }
+        exit(0);
+    }
+    check(child > 0);
+    for (int i = 0; child > 0 && i < WATCHDOG_S * 10 && !done; i++) {
+        sleep_ms(100);
+        done = waitpid(child, &status, WNOHANG);
+    }
+    if (child > 0 && !done) {
+        fprintf(stderr, "FAIL: a process with a thread in a host call did "
+                "not exit in %d s\n", WATCHDOG_S);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        failures++;
+        return;
+    }
+    check(done == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
     const char *dir = getenv("DLCALL_HOST_LIBS");
@@ -199,5 +250,6 @@ int main(void)
     }
     test_fork_while_loading();
     test_forking_constructor(dir);
+    test_exit_while_blocked();
     return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }
