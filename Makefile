@@ -122,9 +122,18 @@ check: check-series check-tcg check-noplugins check-examples check-thunks \
 
 # Benchmarks: a table in build/bench/results.md and a chart beside it.
 # SIZE (zlib MiB), RUNS, ZLIB_RUNS and COUNT tune them; see bench/run.sh.
+# They compare the series with QEMU as released and with the series up
+# to the patch named by FASTPATH_PATCH, without the fast path for
+# filtered system calls (bench/fastpath.sh).
+FASTPATH_PATCH := accel-tcg-pause-in-helper
+guest_list := $(subst $(space),$(comma),$(GUESTS:%=%-linux-user))
+
 bench: build bin thunks
 	@SRC=build/pristine tooling/build qemu-pristine \
-		--target-list=x86_64-linux-user --enable-plugins --disable-docs
+		--target-list=$(guest_list) --enable-plugins --disable-docs
+	@tooling/worktree qemu-nofast $(FASTPATH_PATCH)
+	@SRC=build/qemu-nofast tooling/build qemu-nofast-build \
+		--target-list=$(guest_list) --enable-plugins --disable-docs
 	@$(EXAMPLES) all
 	@$(THUNKS) bench
 	@$(MAKE) -f bench/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)" \

@@ -317,6 +317,11 @@ unset multiplot
 EOF
 
 QEMU_BUILD=$QEMU_BUILD GUESTS=$GUESTS RUNS=$RUNS COUNT=$COUNT OUT=$OUT bench/thunks.sh >>"$OUT/results.md"
+
+# The fast path for filtered system calls has a section of its own.
+QEMU_BUILD=$QEMU_BUILD GUESTS=$GUESTS OUT=$OUT RUNS=$RUNS COUNT=$COUNT \
+    PRISTINE=$PRISTINE bench/fastpath.sh >>"$OUT/results.md"
+
 cat "$OUT/results.md"
 echo
 echo "bench: wrote $OUT/results.md and $OUT/results.png"
