@@ -6,13 +6,13 @@
 #
 # Run by bench/run.sh after "make -f thunks/Makefile bench" built what
 # it needs.  Settings: QEMU_BUILD, GUESTS, RUNS, COUNT, OUT, SYSROOT,
-# INSN_GUESTS (guests measured with callgrind: x86_64 aarch64).
+# INSN_GUESTS (guests measured with callgrind, default GUESTS).
 
 set -eu
 
 : "${QEMU_BUILD:=build/qemu-build}" "${GUESTS:=x86_64 aarch64 riscv64}"
 : "${RUNS:=7}" "${COUNT:=200000}" "${OUT:=build/bench}"
-: "${SYSROOT:=build/sysroot}" "${INSN_GUESTS:=x86_64 aarch64}"
+: "${SYSROOT:=build/sysroot}" "${INSN_GUESTS:=$GUESTS}"
 TOP=$(pwd)
 T=$TOP/build/thunks/tests
 PLUGIN=$(readlink -f "$QEMU_BUILD/contrib/plugins/libdlcall.so")
@@ -32,19 +32,29 @@ hosts() {
     esac
 }
 
-# cost GUEST MODE COUNT [dropin]: thunkcost's figure under qemu-GUEST
+# run WRAPPER GUEST MODE COUNT [dropin]: thunkcost under qemu-GUEST,
+# itself run under WRAPPER (a command and its options, or env),
 # with the plugin; with "dropin", zlib's drop-in is used, otherwise the
 # guest's own zlib.  (libcbtest's drop-in is always there; its host
 # library needs the host's libcbtest.)
-cost() {
+run() {
+    wrap=$1
+    shift
     libs=$T/$1/lib
     [ "${4:-}" = dropin ] && libs=$TOP/build/thunks/$1/lib:$libs
     root=
     [ "$1" = "$HOST_ARCH" ] || root="-L $(readlink -f "$SYSROOT/$1")"
+    # libcbtest's function kept in the guest needs its real library.
     # shellcheck disable=SC2086
-    LD_LIBRARY_PATH=$T/host "$QEMU_BUILD/qemu-$1" $root -plugin "$PLUGIN" \
-        -E "LD_LIBRARY_PATH=$libs" -E "DLCALL_THUNKS_HOST_DIR=$(hosts "$1")" \
+    LD_LIBRARY_PATH=$T/host $wrap "$QEMU_BUILD/qemu-$1" $root \
+        -plugin "$PLUGIN" -E "LD_LIBRARY_PATH=$libs" \
+        -E "DLCALL_THUNKS_HOST_DIR=$(hosts "$1")" \
+        -E "DLCALL_THUNKS_GUEST_LIBDIR=$T/$1/real" \
         "$T/$1/thunkcost" "$2" "$3" "$NOP"
+}
+# cost GUEST MODE COUNT [dropin]: thunkcost's figure
+cost() {
+    run env "$@"
 }
 
 put() {
@@ -84,16 +94,8 @@ insns() {
     echo $(( (b - a) / 100000 ))
 }
 collected() {
-    libs=$T/$1/lib
-    [ "${4:-}" = dropin ] && libs=$TOP/build/thunks/$1/lib:$libs
-    root=
-    [ "$1" = "$HOST_ARCH" ] || root="-L $(readlink -f "$SYSROOT/$1")"
-    # shellcheck disable=SC2086
-    LD_LIBRARY_PATH=$T/host valgrind --tool=callgrind \
-        --callgrind-out-file=/dev/null "$QEMU_BUILD/qemu-$1" $root \
-        -plugin "$PLUGIN" -E "LD_LIBRARY_PATH=$libs" \
-        -E "DLCALL_THUNKS_HOST_DIR=$(hosts "$1")" "$T/$1/thunkcost" \
-        "$2" "$3" "$NOP" 2>&1 | sed -n 's/.*Collected : //p'
+    run "valgrind --tool=callgrind --callgrind-out-file=/dev/null" "$@" 2>&1 |
+        sed -n 's/.*Collected : //p'
 }
 if command -v valgrind >/dev/null; then
     echo "bench: thunks, instructions per call with callgrind" >&2
