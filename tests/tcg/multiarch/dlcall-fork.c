@@ -29,19 +29,10 @@
 #include <unistd.h>
 
 #include "dlcall.h"
+#include "dlcall-tests.h"
 
 #define WATCHDOG_S 10
 #define FORK_LIMIT_S 5
-
-static int failures;
-
-#define check(cond) do {                                        \
-        if (!(cond)) {                                          \
-            fprintf(stderr, "%s:%d: FAIL: %s\n",                \
-                    __FILE__, __LINE__, #cond);                 \
-            failures++;                                         \
-        }                                                       \
-    } while (0)
 
 static double now(void)
 {

@@ -30,16 +30,7 @@
 #include <unistd.h>
 
 #include "dlcall.h"
-
-static int failures;
-
-#define check(cond) do {                                        \
-        if (!(cond)) {                                          \
-            fprintf(stderr, "%s:%d: FAIL: %s\n",                \
-                    __FILE__, __LINE__, #cond);                 \
-            failures++;                                         \
-        }                                                       \
-    } while (0)
+#include "dlcall-tests.h"
 
 /* A copy of the string at s, made with plain byte loads. */
 static char *plain_copy(const char *s)

@@ -28,21 +28,12 @@
 #include <unistd.h>
 
 #include "dlcall.h"
+#include "dlcall-tests.h"
 
 #define PAGE 4096
 #define PATTERN 0x5a
 #define MAX_STRING DLCALL_MAX_STRING
 #define LONG_NAME_LEN 10012 /* "dlcall_long_" and 10000 times 'x' */
-
-static int failures;
-
-#define check(cond) do {                                        \
-        if (!(cond)) {                                          \
-            fprintf(stderr, "%s:%d: FAIL: %s\n",                \
-                    __FILE__, __LINE__, #cond);                 \
-            failures++;                                         \
-        }                                                       \
-    } while (0)
 
 static const uint64_t rodata_slot[2] = { 1, 2 };
 

@@ -20,16 +20,7 @@
 static long syscall_num;
 #define DLCALL_SYSCALL_NUM syscall_num
 #include "dlcall.h"
-
-static int failures;
-
-#define check(cond) do {                                        \
-        if (!(cond)) {                                          \
-            fprintf(stderr, "%s:%d: FAIL: %s\n",                \
-                    __FILE__, __LINE__, #cond);                 \
-            failures++;                                         \
-        }                                                       \
-    } while (0)
+#include "dlcall-tests.h"
 
 /* The thread's pending dlcall error, or NULL; checks the call itself. */
 static const char *last_error(void)

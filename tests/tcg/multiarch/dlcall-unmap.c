@@ -25,20 +25,11 @@
 #include <sys/mman.h>
 
 #include "dlcall.h"
+#include "dlcall-tests.h"
 
 #define PAGE 4096
 #define ROUNDS 2000
 #define PATTERN 0x5a
-
-static int failures;
-
-#define check(cond) do {                                        \
-        if (!(cond)) {                                          \
-            fprintf(stderr, "%s:%d: FAIL: %s\n",                \
-                    __FILE__, __LINE__, #cond);                 \
-            failures++;                                         \
-        }                                                       \
-    } while (0)
 
 static unsigned char *area;
 static volatile int stop; /* set by main(), read by toggle() */
