@@ -35,7 +35,8 @@ THUNKS = $(MAKE) -f thunks/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)" 
 
 .PHONY: all demo deps fetch prepare build build-noplugins sysroot bin \
 	check check-tcg check-noplugins check-series check-each check-examples \
-	check-programs check-thunks thunks bench refresh series clean
+	check-programs check-thunks thunks versions drift bench refresh series \
+	clean
 
 # The steps share build/; each sub-make runs its own jobs in parallel.
 .NOTPARALLEL:
@@ -91,6 +92,17 @@ build/programs/textgen: programs/textgen.c
 	@mkdir -p $(@D)
 	gcc -O2 -Wall -Werror $< -o $@
 
+# The versions of QEMU's source and of the packages the tests use, as
+# Debian's archive served them; kept in build/versions.txt.
+versions: fetch sysroot
+	@tooling/versions
+
+# What the archive changed since the sysroots were made, and whether
+# the tests' programs still build with -Werror against its headers:
+# see tooling/drift.  Not part of check: it fetches package lists.
+drift: deps sysroot
+	@tooling/drift
+
 check-noplugins: build-noplugins
 	$(MAKE) -C $(NOPLUGINS_BUILD) -j$(JOBS) check-tcg GITLAB_CI=1
 
@@ -116,8 +128,8 @@ check-programs: build bin sysroot thunks
 	@$(if $(SYSROOT_GUESTS),QEMU_BUILD=$(QEMU_BUILD) programs/check.sh \
 		$(SYSROOT_GUESTS),echo "check-programs: no guest with a sysroot")
 
-check: check-series check-tcg check-noplugins check-examples check-thunks \
-	check-programs
+check: versions check-series check-tcg check-noplugins check-examples \
+	check-thunks check-programs
 	@echo "check: all passed"
 
 # Benchmarks: a table in build/bench/results.md and a chart beside it.

@@ -50,3 +50,13 @@ series_lines() {
         { if (line != "") print line; line = $1 }
         END { if (line != "") print line }'
 }
+
+# apt_private STATE COMMAND...: run apt-get on the private apt state
+# build/apt/STATE (see tooling/sysroot), quietly, showing its output if
+# it fails
+apt_private() {
+    apt_state=$BUILD/apt/$1
+    shift
+    apt-get -q -c "$apt_state/apt.conf" "$@" >"$apt_state/apt.log" 2>&1 ||
+        { cat "$apt_state/apt.log" >&2; die "failed: apt-get $*"; }
+}

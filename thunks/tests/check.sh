@@ -177,7 +177,7 @@ for g in $GUESTS; do
         own=$host_dir host_dir=$bookworm
         q "$g" -plugin "$PLUGIN" "$t/example" >out 2>err ||
             fail "example on the host's own zlib"
-        fell_back "the host's libz.so.1 is version \"1.2.13\", older than the guest's \"1.3.1\""
+        fell_back "the host's libz.so.1 is version \"[0-9.]*\", older than the guest's \"[0-9.]*\""
         q "$g" -plugin "$PLUGIN" "$t/lzcallbacks" >out 2>err ||
             fail "lzcallbacks on the host's own liblzma"
         fell_back "has no lzma_.*@XZ_5\.[68]: it is older" liblzma.so.5

@@ -1,8 +1,8 @@
 #!/bin/sh
 # The libraries' own test programs against the drop-ins, run by "make
 # check" (thunks/Makefile) for each guest with a Debian sysroot.  They
-# come from the Debian source package of the guest's own library
-# (apt-get source of the version in build/sysroot/GUEST.packages), are
+# come from the source of the guest's own library (the version in
+# build/sysroot/GUEST.packages: see source() below), are
 # built unmodified for the guest, linked with its library dynamically,
 # and run with the drop-in on the host path (the drop-in's count of host
 # calls must move) and in fallback (no plugin):
@@ -48,18 +48,22 @@ version() {
     awk -v p="$1" '$1 == p { print $2 }' "$B/sysroot/$g.packages"
 }
 
-# source PACKAGE: the folder of the Debian source of the guest's
-# PACKAGE (a binary package), fetched once per version
+# source PACKAGE: the folder of the source of the guest's PACKAGE (a
+# binary package), fetched once per version by tooling/source: the
+# Debian source of the guest's version, else its upstream tarball,
+# else the nearest version the archive serves.  from PACKAGE then
+# says which, for the test's line (build/versions.txt keeps it too).
 source() {
-    v=$(version "$1" | sed 's/+b[0-9]*$//')
-    dir=$B/thunks/src/$1_$v
-    if [ ! -d "$dir/src" ]; then
-        rm -rf "$dir" && mkdir -p "$dir/dl"
-        (cd "$dir/dl" && apt-get source "$1=$v" >apt.log 2>&1) ||
-            { cat "$dir/dl/apt.log" >&2; fail "apt-get source $1=$v"; }
-        mv "$(find "$dir/dl" -mindepth 1 -maxdepth 1 -type d)" "$dir/src"
-    fi
+    dir=$(srcdir "$1")
+    "$TOP/tooling/source" "$1" "${dir##*_}" "$dir" >&2 ||
+        fail "no source of $1 ${dir##*_} can be had"
     echo "$dir/src"
+}
+from() {
+    echo "from $(cat "$(srcdir "$1")/origin")"
+}
+srcdir() {
+    echo "$B/thunks/src/$1_$(version "$1" | sed 's/+b[0-9]*$//')"
 }
 
 # run MODE PROGRAM ARG...: under qemu-GUEST with the drop-ins, on the
@@ -132,7 +136,7 @@ t_lzma() {
             subtests=$((subtests + $(grep -c '^PASS:' "$W/out" || true)))
             passed $mode liblzma.so.5
         done
-        echo "  TEST    $g liblzma ($mode): xz $(version liblzma5)'s C tests:" \
+        echo "  TEST    $g liblzma ($mode): xz's C tests, $(from liblzma5):" \
             "$n of $(echo $tests | wc -w) passed ($subtests subtests)"
     done
 }
@@ -178,9 +182,10 @@ t_zstd() {
             run $mode "$d/longmatch" || fail "longmatch ($mode)"
             passed $mode libzstd.so.1
         fi
-        echo "  TEST    $g libzstd ($mode): zstd $(version libzstd1)'s" \
+        echo "  TEST    $g libzstd ($mode): zstd's" \
             "zstreamtest${unit:+ (unit tests and fuzzer)}, --newapi," \
-            "invalidDictionaries${unit:+, longmatch}: $n of $all passed"
+            "invalidDictionaries${unit:+, longmatch}, $(from libzstd1):" \
+            "$n of $all passed"
     done
 }
 
@@ -217,8 +222,8 @@ t_bz2() {
         run $mode "$d/unzcrash" "$src/words3" && grep -q "all ok" "$W/err" ||
             fail "unzcrash ($mode)"
         passed $mode libbz2.so.1.0
-        echo "  TEST    $g libbz2 ($mode): bzip2 $(version libbz2-1.0)'s" \
-            "make test (6), dlltest (2), unzcrash: $n of 9 passed"
+        echo "  TEST    $g libbz2 ($mode): bzip2's make test (6), dlltest (2)," \
+            "unzcrash, $(from libbz2-1.0): $n of 9 passed"
     done
 }
 
@@ -250,8 +255,8 @@ t_expat() {
                 grep -q "loops" "$W/out" || fail "expat's benchmark $ns ($mode)"
             passed $mode libexpat.so.1
         done
-        echo "  TEST    $g expat ($mode): expat $(version libexpat1)'s" \
-            "elements, outline, benchmark (2): $n of 4 passed"
+        echo "  TEST    $g expat ($mode): expat's elements, outline," \
+            "benchmark (2), $(from libexpat1): $n of 4 passed"
     done
 }
 

@@ -28,6 +28,14 @@
 
 #include <expat.h>
 
+/* expat 2.9.0 deprecates the line number in XML_Size for a 64-bit one. */
+#if XML_MAJOR_VERSION * 10000 + XML_MINOR_VERSION * 100 + \
+    XML_MICRO_VERSION >= 20900
+#define LINE_NUMBER XML_GetCurrentLineNumber64
+#else
+#define LINE_NUMBER XML_GetCurrentLineNumber
+#endif
+
 struct log {
     char text[1 << 16];
     size_t len;
@@ -366,7 +374,7 @@ static void parse(XML_Parser p, struct log *l, const char *text, size_t len,
         status = XML_ResumeParser(p);
     }
     if (status != XML_STATUS_OK) {
-        fail("line %lu: %s", XML_GetCurrentLineNumber(p),
+        fail("line %llu: %s", (unsigned long long)LINE_NUMBER(p),
              XML_ErrorString(XML_GetErrorCode(p)));
     }
     flush(l);
