@@ -65,6 +65,27 @@
  * QEMU_GUEST_BASE break it).  The plugin refuses to load for other
  * targets and answers -ENOSYS, with one message, if guest_base is not 0.
  *
+ * Signals: a host library that this plugin loads may export
+ *
+ *   int dlcall_host_signal(int signo, siginfo_t *info, void *context);
+ *
+ * which is called, in signal handler context, for every host signal that
+ * a guest thread takes while it runs host code through INVOKE_PROC (or
+ * any operation), in the order the libraries were loaded, until one
+ * returns non-zero.  A fault of that code (SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGTRAP raised by an instruction) that a function returns
+ * non-zero for counts as dealt with, and the instruction runs again; if
+ * none does, QEMU reports it as an internal error, as it would without
+ * dlcall.  Any other signal is pending for the guest already, which gets
+ * it when the system call returns: a library can use this to return
+ * early from a long call.  The function may switch stacks and return
+ * later (see qemu_plugin_register_vcpu_syscall_filter_signal_cb()).  A
+ * library that exports it is never unloaded.
+ *
+ * The system call number belongs to this plugin: a guest that probes for
+ * a system call at that number (4096 by default) gets -EINVAL for an
+ * operation ID it does not know, not -ENOSYS.
+ *
  * WARNING: this is not a sandbox.  A guest that can use dlcall can run
  * any host code with the rights of the QEMU process.  The management
  * operations check their pointer operands, but nothing can check what a
@@ -75,6 +96,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,6 +153,16 @@ typedef struct {
 
 static GMutex handles_lock;
 static GHashTable *handles;
+
+/*
+ * The libraries' dlcall_host_signal functions, called from signal
+ * handlers: only ever added to, under handles_lock, and published by
+ * the count.
+ */
+#define DLCALL_MAX_SIGNAL_HOOKS 64
+typedef int (*SignalHook)(int signo, siginfo_t *info, void *context);
+static SignalHook signal_hooks[DLCALL_MAX_SIGNAL_HOOKS];
+static unsigned signal_hook_count;
 
 /*
  * Per guest thread, as dlerror(): the last failure's message, and the
@@ -249,6 +281,41 @@ static int get_host_attribute(uint64_t key_addr, uint64_t value_out)
     return guest_put_ptr(value_out, value) ? 0 : -EFAULT;
 }
 
+/*
+ * Note the library's dlcall_host_signal, if it has one, and keep the
+ * library loaded for good: a signal handler may call the function at
+ * any time.
+ */
+static void add_signal_hook(void *handle, const char *path)
+{
+    SignalHook hook = (SignalHook)dlsym(handle, "dlcall_host_signal");
+    bool added = false;
+    unsigned i, n;
+
+    dlerror();
+    if (!hook) {
+        return;
+    }
+    g_mutex_lock(&handles_lock);
+    n = signal_hook_count;
+    for (i = 0; i < n && signal_hooks[i] != hook; i++) {
+        continue;
+    }
+    if (i == n && n < DLCALL_MAX_SIGNAL_HOOKS) {
+        signal_hooks[n] = hook;
+        g_atomic_int_set(&signal_hook_count, n + 1);
+        added = true;
+    } else if (i == n) {
+        fprintf(stderr, "dlcall: more than %d libraries export "
+                "dlcall_host_signal: %s is not told of signals\n",
+                DLCALL_MAX_SIGNAL_HOOKS, path ? path : "the main program");
+    }
+    g_mutex_unlock(&handles_lock);
+    if (added) {
+        dlopen(path, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+}
+
 /* One more LOAD_LIBRARY reference to handle. */
 static void handle_loaded(void *handle)
 {
@@ -364,6 +431,7 @@ static int load_library(uint64_t path_addr, int flags, uint64_t handle_out)
         return -EFAULT;
     }
     handle_loaded(handle);
+    add_signal_hook(handle, path);
     return 0;
 }
 
@@ -541,6 +609,23 @@ static bool dlcall_filter(unsigned int vcpu_index, int64_t num,
 }
 
 /*
+ * A host signal reached a guest thread while one of the operations ran:
+ * offer it to the libraries that want to know.
+ */
+static bool dlcall_signal(unsigned int vcpu_index, int signo, void *info,
+                          void *context, void *userdata)
+{
+    unsigned n = g_atomic_int_get(&signal_hook_count);
+
+    for (unsigned i = 0; i < n; i++) {
+        if (signal_hooks[i](signo, info, context)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
  * A guest may fork while another of its threads holds the lock: take it
  * around fork() so that the child does not inherit it locked.  It is
  * only ever held for a table update, so fork() does not wait for long.
@@ -652,6 +737,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
     pthread_atfork(prefork, postfork, postfork);
     qemu_plugin_register_vcpu_tb_trans_cb(id, vcpu_tb_trans);
     qemu_plugin_register_vcpu_syscall_filter_cb(id, dlcall_filter, NULL);
+    qemu_plugin_register_vcpu_syscall_filter_signal_cb(id, dlcall_signal,
+                                                       NULL);
     qemu_plugin_register_atexit_cb(id, plugin_exit, NULL);
     return 0;
 }
