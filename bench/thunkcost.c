@@ -5,6 +5,8 @@
  *
  * usage: thunkcost MODE COUNT [LIBRARY]
  *   version   COUNT calls of zlibVersion(), a function that does nothing
+ *   crc       COUNT calls of crc32() of one byte: a call that passes a
+ *             pointer, which the drop-in runs on a coroutine
  *   callback  one call of cbtest_call() that calls back COUNT times
  *   invoke    COUNT raw INVOKE_PROCs of bench_nop() in the host LIBRARY
  *             (bench/nop.c), for comparison in the same program
@@ -45,7 +47,7 @@ int main(int argc, char **argv)
     double t0, t1;
 
     if (count <= 0) {
-        fprintf(stderr, "usage: thunkcost version|callback|invoke COUNT "
+        fprintf(stderr, "usage: thunkcost version|crc|callback|invoke COUNT "
                 "[LIBRARY]\n");
         return 2;
     }
@@ -68,6 +70,15 @@ int main(int argc, char **argv)
         }
         t1 = now_ns();
         (void)version;
+    } else if (!strcmp(mode, "crc")) {
+        static const unsigned char byte[1] = { 42 };
+        volatile uLong crc = 0;
+
+        t0 = now_ns();
+        for (long i = 0; i < count; i++) {
+            crc = crc32(crc, byte, 1);
+        }
+        t1 = now_ns();
     } else if (!strcmp(mode, "callback")) {
         cbtest_call(nothing, NULL, 1);      /* makes the closure */
         t0 = now_ns();

@@ -104,6 +104,8 @@ if command -v valgrind >/dev/null; then
         put "insns-$g-invoke" "$(insns "$g" invoke)"
         put "insns-$g-own" "$(insns "$g" version)"
         put "insns-$g-thunk" "$(insns "$g" version dropin)"
+        put "insns-$g-crc-own" "$(insns "$g" crc)"
+        put "insns-$g-crc" "$(insns "$g" crc dropin)"
         put "insns-$g-callback" "$(insns "$g" callback)"
     done
 fi
@@ -117,20 +119,26 @@ echo "in the loop; *own zlibVersion*: the guest's zlib, emulated (what any"
 echo "call of a guest library function costs QEMU: the PLT's indirect jump"
 echo "and the return); *drop-in*: zlibVersion through zlib's drop-in;"
 echo "*callback*: one round trip of a guest callback that does nothing,"
-echo "called by the host library (cbtest_call)."
+echo "called by the host library (cbtest_call); *crc32*: crc32 of one byte,"
+echo "own and through the drop-in, a call that passes a pointer and so runs"
+echo "on a coroutine, which a fault or a signal can park (zlibVersion, which"
+echo "passes nothing, does not: the difference of the two drop-in calls, less"
+echo "that of the two own ones, is what the coroutine costs)."
 echo
 if ls "$RAW"/insns-* >/dev/null 2>&1; then
     echo "Host instructions per call (callgrind; 110000 calls minus 10000):"
     echo
-    echo "| guest | raw | own zlibVersion | drop-in | drop-in - raw | drop-in - raw - own | callback | callback / raw |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| guest | raw | own zlibVersion | drop-in | drop-in - raw | drop-in - raw - own | own crc32 | drop-in crc32 | coroutine | callback | callback / raw |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     for g in $INSN_GUESTS; do
         [ -f "$RAW/insns-$g-invoke" ] || continue
         i=$(median "insns-$g-invoke")
         o=$(median "insns-$g-own")
         t=$(median "insns-$g-thunk")
         c=$(median "insns-$g-callback")
-        echo "| $g | $i | $o | $t | $((t - i)) | $((t - i - o)) | $c | $(calc %.2f "$c / $i") |"
+        co=$(median "insns-$g-crc-own")
+        ct=$(median "insns-$g-crc")
+        echo "| $g | $i | $o | $t | $((t - i)) | $((t - i - o)) | $co | $ct | $((ct - t - co + o)) | $c | $(calc %.2f "$c / $i") |"
     done
     echo
 fi

@@ -12,28 +12,53 @@
 #include <stdint.h>
 
 /* Bumped whenever a structure below or the stub protocol changes. */
-#define THUNK_ABI 2
+#define THUNK_ABI 3
 
 /* The one symbol every host library exports: see struct thunk_bind. */
 #define THUNK_BIND_SYMBOL "thunk_bind"
 
 /*
- * A call that may call back into the guest passes one of these as
- * INVOKE_PROC's second argument.  The host sets state on every return:
- * THUNK_DONE when the call finished, THUNK_CALLBACK when it is parked
- * and wants the guest to run fn(*args[0], ...) with signature sig,
- * store the result at ret and resume it (INVOKE_PROC of the resume
- * entry with this request).
+ * Every call that passes a pointer (so may fault, call back or run for
+ * long) passes one of these as INVOKE_PROC's second argument, on the
+ * guest stub's stack.  The host sets state on every return:
+ *
+ * THUNK_DONE         the call finished.
+ * THUNK_CALLBACK     it is parked and wants the guest to run
+ *                    fn(*args[0], ...), of signature sig, and store the
+ *                    result at ret.
+ * THUNK_FAULT        it is parked at an instruction of host code that
+ *                    took host signal signo: for SIGSEGV and SIGBUS an
+ *                    access to addr (a write if write is 1), which the
+ *                    guest makes itself, so that it takes the signal the
+ *                    kernel would give for that access, and its handler
+ *                    runs; any other signal the guest raises.
+ * THUNK_INTERRUPTED  it is parked because a signal for the guest
+ *                    arrived: the guest got it when INVOKE_PROC returned.
+ *
+ * In every state but THUNK_DONE the guest then resumes the call: an
+ * INVOKE_PROC of the resume entry with this request.  The instruction
+ * that faulted runs again; a fault the guest's handler did not mend
+ * comes back.  A call whose stub the guest leaves (longjmp out of a
+ * callback or of a signal handler) is abandoned: the host reclaims it
+ * at the thread's next call from a shallower stack, or at its exit.
  */
-enum { THUNK_DONE = 0, THUNK_CALLBACK = 1 };
+enum {
+    THUNK_DONE = 0,
+    THUNK_CALLBACK = 1,
+    THUNK_FAULT = 2,
+    THUNK_INTERRUPTED = 3,
+};
 
 struct thunk_req {
     int32_t state;
-    uint32_t sig;
-    void *fn;
-    void **args;
-    void *ret;
-    void *coro;
+    uint32_t sig;               /* CALLBACK */
+    void *fn;                   /* CALLBACK */
+    void **args;                /* CALLBACK */
+    void *ret;                  /* CALLBACK */
+    void *coro;                 /* the parked call, for resume */
+    void *addr;                 /* FAULT */
+    int32_t signo;              /* FAULT */
+    int32_t write;              /* FAULT */
 };
 
 /*
@@ -52,7 +77,9 @@ struct thunk_bind {
     const char *const *versions;    /* in */
     const char *const *protos;      /* in */
     const char *sig_digest;         /* in: the callback signatures, spelt */
-    void *guest_malloc, *guest_free; /* in: the guest's malloc and free */
+    uint32_t nstandins;             /* in: see standins */
+    void *const *standins;          /* in: the guest's allocator halves
+                                     * (for a NULL half: see host.h) */
     void **entries;                 /* out: host entry per function */
     void *resume;                   /* out: entry that resumes a request */
     void *stats;                    /* out: entry that fills thunk_stats */

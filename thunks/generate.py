@@ -27,7 +27,7 @@ What only a person can say comes from SPEC, one directive per line
                         served; ppc64le's one difference, EDEADLOCK, is
                         a number no x86_64 or aarch64 host returns)
     override NAME...    functions written by hand after "%% guest"
-    guest NAME...       functions kept in the guest, with the reason:
+    guest GLOB...       functions kept in the guest, with the reason:
                         they jump to the guest's own library's, so no
                         header needs to declare them
     plainchar NAME...   functions whose plain char arguments pass as
@@ -48,9 +48,14 @@ What only a person can say comes from SPEC, one directive per line
                         argument.  On threads of the library's own, where
                         guest code cannot run, the host serves them (see
                         thunks/host.c).  "libc": the library serves a NULL
-                        half with libc's malloc or free; when only one half
-                        is NULL the host makes it the guest's malloc or
-                        free, so that both halves use the guest's heap
+                        half with its own, which calls libc's malloc or
+                        free.  The drop-in gets guest functions of the
+                        halves' types that call the guest's (stand-ins):
+                        a NULL half beside the guest's other half becomes
+                        one, so that both halves use the guest's heap, and
+                        where the library put its own in the record, the
+                        guest sees the stand-ins, which it can call (see
+                        thunks/host.h)
 
 and after a line "%% guest", the C of the overrides.  Types that do not
 pass blindly between guest and host stop the generator with a message
@@ -67,10 +72,11 @@ a pointer to a structure that holds one, directly or through pointers
 (as z_stream's zalloc and zfree, or lzma_stream's allocator): the host
 swaps the guest's function pointers for closures during the call and
 back after it, or, where the pointer is to const (lzma_allocator),
-passes a copy of the structure that holds closures.  Those calls run on
-a host coroutine, and so does every call taking a pointer to a structure
-type that also appears in a call with callbacks (a handle the library
-may keep them in, as expat's XML_Parser).  All other calls are plain.
+passes a copy of the structure that holds closures.  Every call that
+passes a pointer runs on a host coroutine, which parks whenever the
+guest must act: to run a callback, to take the fault of a bad pointer
+itself, or the signal that interrupted a long call (see thunks/abi.h);
+calls that pass only numbers are plain.
 A callback given a pointer to a writable structure that holds function
 pointers (expat's XML_Encoding) may fill them in: when it returns, the
 host swaps the guest functions there for closures.
@@ -149,6 +155,9 @@ class Spec:
 
     def sets_errno(self, name):
         return any(fnmatch.fnmatchcase(name, g) for g in self.errno)
+
+    def keeps(self, name):
+        return any(fnmatch.fnmatchcase(name, g) for g in self.guest)
 
     def check_names(self, names, objects):
         for what in ('errno', 'override', 'guest', 'plainchar', 'data'):
@@ -415,6 +424,9 @@ class Allocator:
     def __init__(self, rec, alloc, free, libc):
         self.rec, self.alloc, self.free, self.libc = rec, alloc, free, libc
         self.used = False
+        # With libc: the guest's stand-ins for its halves are numbers
+        # standin and standin + 1 (see write_standins()); their types.
+        self.standin, self.types = None, {}
 
 
 def record_name(t):
@@ -434,8 +446,8 @@ def roles(rec):
     for f in (a.alloc, a.free):
         if f not in names:
             stop(f'allocator {a.rec}: it has no field {f}')
-    return {a.alloc: ('alloc', a.free, a.libc),
-            a.free: ('free', a.alloc, a.libc)}
+    return {a.alloc: ('alloc', a.free, a),
+            a.free: ('free', a.alloc, a)}
 
 
 def material(rec, seen):
@@ -464,8 +476,13 @@ def material(rec, seen):
         for i in range(n):
             o = off + i * c.get_size()
             if t.kind == 'fn':
-                t.role, partner, t.libc = pair.get(name, (None, name, False))
+                t.role, partner, a = pair.get(name, (None, name, None))
                 t.partner = offsets[partner] - off
+                t.libc = bool(a and a.libc)
+                if t.libc:
+                    a.types[t.role] = t
+                    t.allocator = a
+                    t.standin = a.standin + (t.role == 'free')
                 out.append(('fn', o, t))
             elif name in pair:
                 stop(f'allocator {record_name(rec)}: {name} is not a '
@@ -505,12 +522,11 @@ class Function:
     def __init__(self, index, name, version, default, decl, spec):
         self.index, self.name, self.version = index, name, version
         self.default = default
-        self.kept = name in spec.guest
+        self.kept = spec.keeps(name)
         self.override = name in spec.override
         self.errno = spec.sets_errno(name) and not self.kept
         self.plainchar = spec.plainchar
         self.closures, self.swaps, self.shadows, self.copies = [], [], [], []
-        self.handles = set()
         if self.kept:
             self.ret, self.args, self.variadic, self.proto = None, [], 0, ''
             return
@@ -523,9 +539,6 @@ class Function:
         # material), in *arg, swapped in place; shadows: (arg, record
         # Type, material), in const *arg, of which the host passes a
         # copy; copies: (arg, material), in a record passed by value.
-        self.handles = {a.to.c.replace('const ', '')
-                        for a in self.args + [self.ret]
-                        if a.kind == 'ptr' and a.to.kind == 'record'}
         if not self.override:
             self.check()
 
@@ -571,11 +584,6 @@ class Function:
             yield from fn_types(mat)
 
     @property
-    def calls_back(self):
-        return bool(self.closures or self.swaps or self.shadows or
-                    self.copies)
-
-    @property
     def hosted(self):
         return not (self.kept or self.override)
 
@@ -617,23 +625,12 @@ def sig_key(sig):
     return proto(*sig) + ''.join(f', filling {c}' for c in fills)
 
 
-# The guest's malloc and free, called for the NULL half of an allocator
-# pair that the library would serve with libc's.
-VOID = Type('void', 'void')
-MALLOC = (Type('ptr', 'void *', 8, to=VOID),
-          [Type('int', 'unsigned long', 8, False)])
-FREE = (VOID, [Type('ptr', 'void *', 8, to=VOID)])
-
-
 def signatures(functions):
     """Every callback signature, spelt, in a fixed order: those of the
-    functions the library is given, of those their callbacks give it
-    back, and the guest's malloc and free where allocators need them."""
+    functions the library is given, and of those their callbacks give
+    it back."""
     sigs = {}
     todo = [t.sig for f in functions for t in f.fn_types()]
-    if any(t.libc for f in functions for t in f.fn_types()
-           if getattr(t, 'role', None)):
-        todo += [MALLOC, FREE]
     while todo:
         sig = todo.pop()
         if sig_key(sig) not in sigs:
@@ -650,6 +647,8 @@ def load(spec, lib_path, includes, arch, side):
                      [o[0] for o in lib.objects])
     ALLOCATORS.clear()
     ALLOCATORS.update((a.rec, a) for a in spec.allocators)
+    for k, a in enumerate(a for a in spec.allocators if a.libc):
+        a.standin = 2 * k
     for name, version, default, _, _ in lib.objects:
         if name not in spec.data or not default:
             stop(f'{lib_path} exports data {name}: if it is constant, say '
@@ -663,11 +662,11 @@ def load(spec, lib_path, includes, arch, side):
     functions = []
     for name, version, default in lib.functions:
         d = host_decls.get(name)
-        if d is None and name not in spec.guest:
+        if d is None and not spec.keeps(name):
             stop(f'{lib_path} exports {name}, which the headers do not '
                  f'declare: say in the library\'s file that it is kept in '
                  f'the guest')
-        if guest_decls is not None and name not in spec.guest:
+        if guest_decls is not None and not spec.keeps(name):
             gd = guest_decls.get(name)
             if gd is None or fn_shape(gd) != fn_shape(d):
                 stop(f'{name} passes types whose layout differs between '
@@ -678,15 +677,11 @@ def load(spec, lib_path, includes, arch, side):
     functions.sort(key=lambda f: (not f.hosted, f.name, f.version))
     for i, f in enumerate(functions):
         f.index = i
-    # Handles the library may keep callbacks in make their calls callbacks.
-    keeps = set()
+    # A call that passes a pointer may fault on it, call back or run for
+    # long: it runs on a coroutine, which can park (see thunks/host.c).
     for f in functions:
-        if f.calls_back:
-            keeps |= f.handles
-    for f in functions:
-        f.coroutine = f.calls_back or bool(
-            {a.to.c.replace('const ', '') for a in f.args
-             if a.kind == 'ptr' and a.to.kind == 'record'} & keeps)
+        f.coroutine = f.hosted and any(a.kind in ('ptr', 'fn', 'record')
+                                       for a in f.args)
     for spelt, (ret, args) in signatures(functions):
         for t in [ret] + args:
             if t.kind not in ('void', 'int', 'ptr', 'fn', 'float'):
@@ -759,7 +754,7 @@ def write_guest(spec, lib, functions, out, name):
     w = out.write
     w(f'/* Generated by thunks/generate.py from {spec.path} and the '
       f'guest\'s {lib.soname}: do not edit. */\n')
-    w('#include "guest.h"\n')
+    w('#include <stdlib.h>\n\n#include "guest.h"\n')
     define_records(functions, w)
     for oname, _, _, value, size in lib.objects:
         data = lib.data(oname, value, size)
@@ -781,6 +776,7 @@ def write_guest(spec, lib, functions, out, name):
         w(f'\nstatic const char *const thunk_{what}[] = {{\n')
         w(''.join(f'    "{v}",\n' for v in vals))
         w('};\n')
+    standins = write_standins(functions, w)
     w('\nstatic struct thunk_lib thunk_lib = {\n')
     w(f'    .soname = "{lib.soname}", .name = "{name}",\n')
     w(f'    .count = {n}, .hosted = {hosted}, '
@@ -790,8 +786,10 @@ def write_guest(spec, lib, functions, out, name):
     w(f'    .sig_digest = "{";".join(s for s, _ in sigs)}",\n')
     if spec.version:
         w(f'    .version = {spec.version_index} + 1,\n')
+    if standins:
+        w(f'    .nstandins = {len(standins)}, .standins = thunk_standins,\n')
     w('    .entry = thunk_entry, .real = thunk_realfn,\n};\n')
-    if sigs:
+    if any(f.coroutine for f in functions):
         write_callbacks(sigs, w)
     for f in functions:
         if f.kept:
@@ -815,25 +813,63 @@ def write_guest(spec, lib, functions, out, name):
 
 
 def write_callbacks(sigs, w):
-    """Run the callbacks a parked host call asks for, until it is done:
-    one case per signature, so that the guest function is the only
-    indirect call (each costs QEMU a lookup)."""
+    """Do what a parked host call asks for, until it is done: run a
+    callback (one case per signature, so that the guest function is the
+    only indirect call: each costs QEMU a lookup), or take its fault."""
     w('\n__attribute__((noinline))\n'
       'static void thunk_callbacks(struct thunk_req *q)\n{\n'
-      '    do {\n        void **a = q->args;\n\n'
-      '        switch (q->sig) {\n')
-    for i, (s, (ret, args)) in enumerate(sigs):
-        call = ', '.join(f'*({decl(a.c, "*")})a[{j}]'
-                         for j, a in enumerate(args))
-        call = f'(({proto(ret, args, "(*)")})q->fn)({call})'
-        if ret.kind != 'void':
-            call = f'*({decl(ret.c, "*")})q->ret = {call}'
-        w(f'        case {i}: /* {s} */\n            {call};\n'
-          f'            break;\n')
-    w('        default:\n            thunk_bad_callback(&thunk_lib, q);\n'
-      '        }\n'
-      '        dlcall_invoke_proc(thunk_lib.resume, q, 0);\n'
+      '    do {\n')
+    if sigs:
+        w('        void **a = q->args;\n\n'
+          '        switch (q->state == THUNK_CALLBACK ? (int)q->sig : -1) {\n')
+        for i, (s, (ret, args)) in enumerate(sigs):
+            call = ', '.join(f'*({decl(a.c, "*")})a[{j}]'
+                             for j, a in enumerate(args))
+            call = f'(({proto(ret, args, "(*)")})q->fn)({call})'
+            if ret.kind != 'void':
+                call = f'*({decl(ret.c, "*")})q->ret = {call}'
+            w(f'        case {i}: /* {s} */\n            {call};\n'
+              f'            break;\n')
+        w('        default:\n            thunk_signal(&thunk_lib, q);\n'
+          '        }\n')
+    else:
+        w('        thunk_signal(&thunk_lib, q);\n')
+    w('        dlcall_invoke_proc(thunk_lib.resume, q, 0);\n'
       '    } while (q->state != THUNK_DONE);\n}\n')
+
+
+def write_standins(functions, w):
+    """The guest's own allocator halves for those the library serves with
+    libc's (see thunks/host.h): as the library's own do, they call the
+    guest's malloc with the product of their integer arguments, and its
+    free with their last pointer argument.  Returns their names."""
+    names = []
+    for a in sorted({t.allocator for f in functions for t in f.fn_types()
+                     if getattr(t, 'libc', False)},
+                    key=lambda a: a.standin):
+        for role in ('alloc', 'free'):
+            t = a.types.get(role)
+            ret, args = t.sig
+            name = f'thunk_standin{a.standin + (role == "free")}'
+            ints = [f'a{j}' for j, x in enumerate(args) if x.kind == 'int']
+            ptrs = [f'a{j}' for j, x in enumerate(args) if x.kind == 'ptr']
+            if role == 'alloc' and ret.kind == 'ptr' and ints:
+                body = ('    size_t n = 1;\n\n' + ''.join(
+                    f'    if (__builtin_mul_overflow(n, {x}, &n)) {{\n'
+                    f'        return NULL;\n    }}\n' for x in ints) +
+                    '    return malloc(n);\n')
+            elif role == 'free' and ret.kind == 'void' and ptrs:
+                body = f'    free({ptrs[-1]});\n'
+            else:
+                stop(f'allocator {a.rec}: its {role} half, {proto(ret, args)}'
+                     f', is not one libc\'s {"malloc" if role == "alloc" else "free"}'
+                     f' can stand for')
+            w(f'\nstatic {proto(ret, args, name, named=True)}\n{{\n{body}}}\n')
+            names.append(name)
+    if names:
+        w('\nstatic void *const thunk_standins[] = {\n' +
+          ''.join(f'    (void *){n},\n' for n in names) + '};\n')
+    return names
 
 
 def write_stub(f, w):
@@ -935,8 +971,9 @@ class Tables:
                         'free': 'THUNK_FREE'}[what.role]
                 if what.role and what.libc:
                     role += ' | THUNK_LIBC'
+                standin = what.standin if what.libc else -1
                 rows.append(f'{{ THUNK_FN, {off}, {sig}, 0, 0, {role}, '
-                            f'{what.partner} }}')
+                            f'{what.partner}, {standin} }}')
             else:
                 sub = self(what[1])
                 rows.append(f'{{ {self.KINDS[kind]}, {off}, 0, '
@@ -980,13 +1017,11 @@ def write_host(spec, lib, functions, out):
             w(f'    {{ {ffi_type(ret)}, {len(args)}, '
               f'(ffi_type *[]){{ {types or "0"} }}, {out} }},\n')
         w('};\n')
-    index = {s: i for i, (s, _) in enumerate(sigs)}
     w('\nconst struct thunk_host_lib thunk_host_lib = {\n')
     w(f'    "{lib.soname}", thunk_fns, {len(hosted)},\n')
     w(f'    {"thunk_sigs" if sigs else "0"}, {len(sigs)},\n')
     w(f'    "{";".join(s for s, _ in sigs)}",\n')
-    w(f'    {index.get(sig_key(MALLOC), -1)}, {index.get(sig_key(FREE), -1)},'
-      f'\n}};\n')
+    w(f'    {2 * sum(a.libc for a in spec.allocators)},\n}};\n')
 
 
 def write_entry(f, w, tables):

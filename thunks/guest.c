@@ -39,6 +39,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +132,8 @@ static int host_path(struct thunk_lib *lib, char *why, size_t size)
     bind.versions = lib->versions;
     bind.protos = lib->protos;
     bind.sig_digest = lib->sig_digest;
-    bind.guest_malloc = (void *)malloc;
-    bind.guest_free = (void *)free;
+    bind.nstandins = lib->nstandins;
+    bind.standins = lib->standins;
     bind.entries = lib->entry;
     dlcall_invoke_proc(entry, &bind, NULL);
     if (!bind.ok) {
@@ -369,13 +370,40 @@ void thunk_early(void)
     abort();
 }
 
-/* The host asked for a callback of a signature the drop-in does not know. */
-void thunk_bad_callback(struct thunk_lib *lib, struct thunk_req *req)
+/*
+ * The host call is parked for another reason than a callback (see
+ * struct thunk_req).  For a fault, make the same access, so that the
+ * guest takes the signal the kernel would have given for it (a write
+ * is an atomic OR of 0 into the aligned word that holds the byte, which
+ * changes nothing), or raise the signal; its handler runs, and the host
+ * then runs the instruction again.  A signal that
+ * interrupted the call was delivered when INVOKE_PROC returned.
+ */
+void thunk_signal(struct thunk_lib *lib, struct thunk_req *req)
 {
-    fprintf(stderr, "dlcall-thunks: %s: the host library asked for a "
-            "callback of signature %u, which the drop-in does not have\n",
-            lib->soname, req->sig);
-    abort();
+    volatile unsigned char *at = req->addr;
+
+    switch (req->state) {
+    case THUNK_FAULT:
+        /* The host's numbers: the same on every guest served. */
+        if (req->signo != SIGSEGV && req->signo != SIGBUS) {
+            raise(req->signo);
+        } else if (req->write) {
+            /* Every guest has word atomics; not all have byte ones. */
+            __atomic_fetch_or((uint32_t *)((uintptr_t)at & ~(uintptr_t)3),
+                              0, __ATOMIC_RELAXED);
+        } else {
+            (void)*at;
+        }
+        break;
+    case THUNK_INTERRUPTED:
+        break;
+    default:
+        fprintf(stderr, "dlcall-thunks: %s: the host library asked for a "
+                "callback of signature %u, which the drop-in does not have\n",
+                lib->soname, req->sig);
+        abort();
+    }
 }
 
 void thunk_stop(struct thunk_lib *lib)

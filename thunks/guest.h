@@ -34,6 +34,8 @@ struct thunk_lib {
     uint32_t version;               /* 1 + the version function, or 0 */
     const char *const *names, *const *versions, *const *protos;
     const char *sig_digest;
+    uint32_t nstandins;             /* see struct thunk_bind */
+    void *const *standins;
     void **entry, **real;
     void *resume, *stats;
     void *host_handle, *real_handle;
@@ -44,8 +46,7 @@ struct thunk_lib {
 void thunk_start(struct thunk_lib *lib) THUNK_HIDDEN;
 void thunk_stop(struct thunk_lib *lib) THUNK_HIDDEN;
 void thunk_need(struct thunk_lib *lib, unsigned i) THUNK_HIDDEN;
-void thunk_bad_callback(struct thunk_lib *lib, struct thunk_req *req)
-    THUNK_HIDDEN __attribute__((noreturn));
+void thunk_signal(struct thunk_lib *lib, struct thunk_req *req) THUNK_HIDDEN;
 
 /* For hand-written functions: is the host path on? */
 static inline int thunk_on_host(struct thunk_lib *lib)

@@ -1,32 +1,53 @@
 /*
  * Host runtime of the thunks, linked into every host library.
  *
- * thunk_bind, the one exported function, resolves the functions a
- * guest drop-in asks for in the host's real library, by name and the
- * guest's symbol version (so a host library older than the guest's is
- * found out), and hands back the generated host entries.  The real
- * library is the host's (found by its SONAME), or the one in
- * THUNK_REAL_DIR when built with it (another build of the library).
+ * thunk_bind, the one exported entry, resolves the functions a guest
+ * drop-in asks for in the host's real library, by name and the guest's
+ * symbol version (so a host library older than the guest's is found
+ * out), and hands back the generated host entries.  The real library
+ * is the host's (found by its SONAME), or the one in THUNK_REAL_DIR when
+ * built with it (another build of the library).
  *
- * Callbacks.  Guest code runs only on the guest CPU, between system
- * calls.  A host call that may call back runs on a coroutine (its own
- * stack) entered from the INVOKE_PROC that started it.  When the
- * library calls a guest function, it calls a libffi closure made for
- * that guest function; the closure writes the request into the guest's
- * struct thunk_req and switches back, so INVOKE_PROC returns to the
- * guest stub, which runs the guest function and resumes the coroutine
- * with a second INVOKE_PROC.  A callback that calls the library again
- * opens a new coroutine from that INVOKE_PROC.  Closures are made once
- * per (guest function, signature) and kept, so a library may keep them
- * as long as it likes.  A closure called on a thread with no coroutine
- * running (a thread of the library's own, not a guest thread) cannot
- * run guest code: it says so once and returns 0, unless it is half of
- * an allocator pair (see "Allocator pairs" below).  When a callback
- * returns, the guest functions it wrote into structures the library
- * gave it (expat's XML_Encoding) are swapped for closures.  A guest
- * callback that never returns (longjmp out of it) leaves its coroutine
- * parked for good: a leak of one stack, as the library's frames are
- * lost too.
+ * Coroutines.  Guest code runs only on the guest CPU, between system
+ * calls, so every call that passes a pointer runs on a coroutine (a
+ * stack of its own) entered from the INVOKE_PROC that started it, and
+ * parks, letting INVOKE_PROC return, whenever the guest must act before
+ * it can go on (struct thunk_req says what the guest then does):
+ *
+ * - the library calls a guest function.  It calls a libffi closure made
+ *   for that guest function, which parks with the request to run it;
+ *   the guest runs it and resumes the call with a second INVOKE_PROC.
+ *   A callback that calls the library again starts a call of its own.
+ *   Closures are made once per (guest function, signature) and kept,
+ *   so a library may keep them as long as it likes.  A closure called
+ *   on a thread with no call running (a thread of the library's own)
+ *   cannot run guest code: it says so once and returns 0, unless it is
+ *   half of an allocator pair (see "Allocator pairs" below).  When a
+ *   callback returns, the guest functions it wrote into structures the
+ *   library gave it (expat's XML_Encoding) are swapped for closures.
+ * - the library's code faults (a bad pointer from the guest, a guest
+ *   file mapping past its end).  dlcall_host_signal(), which the dlcall
+ *   plugin calls from QEMU's signal handler, parks the call at the
+ *   faulting instruction; the guest makes the same access itself, so
+ *   that it takes the signal the kernel would have given for it and its
+ *   handler runs, and when it resumes the call the instruction runs
+ *   again.
+ * - a signal for the guest arrives while the library's own code runs:
+ *   the call parks there, so that the guest gets the signal when
+ *   INVOKE_PROC returns, at once rather than when the call ends, and
+ *   then resumes it.  Code of other libraries (libc, which may hold its
+ *   own locks) is not interrupted: the signal then waits until the call
+ *   leaves it, calls back or ends.
+ *
+ * A call the guest abandons (longjmp out of a callback or of a signal
+ * handler, pthread_exit or cancellation in one) stays parked until the
+ * thread makes another call from a stack frame at or above the stub's
+ * that started it, or exits: its coroutine is then reclaimed, as the
+ * library's frames on it are lost, as they would be natively.
+ *
+ * Threads that the real library starts begin with every signal
+ * blocked, so that they never take the guest's (QEMU passes on any
+ * that reaches such a thread anyway).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -34,10 +55,13 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include "host.h"
 
@@ -52,115 +76,129 @@ static uint64_t callbacks;
 #define CORO_GUARD 4096
 /* Idle coroutines kept per thread. */
 #define CORO_IDLE 4
+/*
+ * A parked call is abandoned when its thread calls again from a frame at
+ * or above the one of the stub that started it, up to this far above.
+ * (Farther, it is more likely to be another stack, whose calls say
+ * nothing of this one.)
+ */
+#define RECLAIM_WINDOW (256 * 1024)
+/* The same fault this many times in a row: the guest cannot mend it. */
+#define FAULT_REPEATS 64
 
 struct coro {
-    void *sp;                   /* saved while switched out */
+    void *sp;                   /* saved while parked */
     void *caller;               /* the INVOKE_PROC's stack, saved */
-    void (*fn)(void *);
-    void *block;
-    struct thunk_req *req;
-    int done;
-    struct coro *next;          /* in the idle list */
-    void *stack;
+    struct thunk_req *req;      /* the call's request, on the guest's stack */
+    struct coro *next;          /* in the idle or the parked list */
+    char *stack;                /* its mapping, the guard page first */
+    void *fault_pc, *fault_addr;
+    unsigned faults;            /* the same fault, in a row */
 };
 
 /*
- * thunk_switch(save, to): save the callee-saved registers on this
- * stack and its pointer at *save, then continue on stack "to" where an
- * earlier thunk_switch saved its registers.  coro_start is where a new
- * coroutine's stack first "returns" to, with the coroutine in a
- * callee-saved register.
+ * thunk_call(caller, top, fn, arg): save the callee-saved registers on
+ * this stack and its pointer at *caller, then call fn(arg) on the stack
+ * whose top is top.  Returns 0 when fn returns, 1 when it parks first.
+ * thunk_park(sp, caller): save this coroutine's registers and stack
+ * pointer at *sp and continue the caller saved at caller, whose
+ * thunk_call() or thunk_unpark() returns 1.
+ * thunk_unpark(caller, sp): continue the coroutine parked at sp, saving
+ * this caller at *caller, where the coroutine comes back when it ends
+ * (0) or parks again (1).
  */
-void thunk_switch(void **save, void *to) THUNK_HIDDEN;
-void coro_start(void) THUNK_HIDDEN;
-void coro_main(struct coro *c) THUNK_HIDDEN __attribute__((noreturn));
+int thunk_call(void **caller, void *top, void (*fn)(void *), void *arg)
+    THUNK_HIDDEN;
+void thunk_park(void **sp, void *caller) THUNK_HIDDEN;
+int thunk_unpark(void **caller, void *sp) THUNK_HIDDEN;
 
-#define SWITCH_START ".text\n.p2align 4\n" \
-    ".globl thunk_switch\n.hidden thunk_switch\n" \
-    ".globl coro_start\n.hidden coro_start\n" \
-    "thunk_switch:\n"
+#define ASM_FN(name) ".globl " #name "\n.hidden " #name "\n" \
+    ".type " #name ", @function\n" #name ":\n"
 
 #if defined(__x86_64__)
-__asm__(SWITCH_START
-        "    pushq %rbp\n"
-        "    pushq %rbx\n"
-        "    pushq %r12\n"
-        "    pushq %r13\n"
-        "    pushq %r14\n"
-        "    pushq %r15\n"
+#define PUSH "    pushq %rbp\n    pushq %rbx\n    pushq %r12\n" \
+    "    pushq %r13\n    pushq %r14\n    pushq %r15\n"
+#define POP "    popq %r15\n    popq %r14\n    popq %r13\n" \
+    "    popq %r12\n    popq %rbx\n    popq %rbp\n"
+__asm__(".text\n.p2align 4\n"
+        ASM_FN(thunk_call)
+        PUSH
+        "    movq %rsp, (%rdi)\n"
+        "    movq %rdi, %rbx\n"         /* kept by fn: *caller is current */
+        "    movq %rsi, %rsp\n"
+        "    movq %rcx, %rdi\n"
+        "    callq *%rdx\n"
+        "    movq (%rbx), %rsp\n"
+        POP
+        "    xorl %eax, %eax\n"
+        "    ret\n"
+        ASM_FN(thunk_park)
+        PUSH
         "    movq %rsp, (%rdi)\n"
         "    movq %rsi, %rsp\n"
-        "    popq %r15\n"
-        "    popq %r14\n"
-        "    popq %r13\n"
-        "    popq %r12\n"
-        "    popq %rbx\n"
-        "    popq %rbp\n"
+        POP
+        "    movl $1, %eax\n"
         "    ret\n"
-        "coro_start:\n"
-        "    movq %rbx, %rdi\n"
-        "    call coro_main\n"
-        "    ud2\n");
-/* Saved: r15 r14 r13 r12 rbx rbp, then the return address. */
-#define FRAME_WORDS 7
-#define FRAME_CORO 4
-#define FRAME_RET 6
+        ASM_FN(thunk_unpark)
+        PUSH
+        "    movq %rsp, (%rdi)\n"
+        "    movq %rsi, %rsp\n"
+        POP
+        "    ret\n");
 #elif defined(__aarch64__)
-__asm__(SWITCH_START
-        "    sub sp, sp, #160\n"
-        "    stp x19, x20, [sp, #0]\n"
-        "    stp x21, x22, [sp, #16]\n"
-        "    stp x23, x24, [sp, #32]\n"
-        "    stp x25, x26, [sp, #48]\n"
-        "    stp x27, x28, [sp, #64]\n"
-        "    stp x29, x30, [sp, #80]\n"
-        "    stp d8, d9, [sp, #96]\n"
-        "    stp d10, d11, [sp, #112]\n"
-        "    stp d12, d13, [sp, #128]\n"
-        "    stp d14, d15, [sp, #144]\n"
-        "    mov x9, sp\n"
-        "    str x9, [x0]\n"
+#define PUSH "    sub sp, sp, #160\n" \
+    "    stp x19, x20, [sp, #0]\n    stp x21, x22, [sp, #16]\n" \
+    "    stp x23, x24, [sp, #32]\n    stp x25, x26, [sp, #48]\n" \
+    "    stp x27, x28, [sp, #64]\n    stp x29, x30, [sp, #80]\n" \
+    "    stp d8, d9, [sp, #96]\n    stp d10, d11, [sp, #112]\n" \
+    "    stp d12, d13, [sp, #128]\n    stp d14, d15, [sp, #144]\n"
+#define POP \
+    "    ldp x19, x20, [sp, #0]\n    ldp x21, x22, [sp, #16]\n" \
+    "    ldp x23, x24, [sp, #32]\n    ldp x25, x26, [sp, #48]\n" \
+    "    ldp x27, x28, [sp, #64]\n    ldp x29, x30, [sp, #80]\n" \
+    "    ldp d8, d9, [sp, #96]\n    ldp d10, d11, [sp, #112]\n" \
+    "    ldp d12, d13, [sp, #128]\n    ldp d14, d15, [sp, #144]\n" \
+    "    add sp, sp, #160\n"
+__asm__(".text\n.p2align 4\n"
+        ASM_FN(thunk_call)
+        PUSH
+        "    mov x9, sp\n    str x9, [x0]\n"
+        "    mov x19, x0\n"             /* kept by fn: *caller is current */
         "    mov sp, x1\n"
-        "    ldp x19, x20, [sp, #0]\n"
-        "    ldp x21, x22, [sp, #16]\n"
-        "    ldp x23, x24, [sp, #32]\n"
-        "    ldp x25, x26, [sp, #48]\n"
-        "    ldp x27, x28, [sp, #64]\n"
-        "    ldp x29, x30, [sp, #80]\n"
-        "    ldp d8, d9, [sp, #96]\n"
-        "    ldp d10, d11, [sp, #112]\n"
-        "    ldp d12, d13, [sp, #128]\n"
-        "    ldp d14, d15, [sp, #144]\n"
-        "    add sp, sp, #160\n"
+        "    mov x0, x3\n"
+        "    blr x2\n"
+        "    ldr x9, [x19]\n    mov sp, x9\n"
+        POP
+        "    mov w0, #0\n"
         "    ret\n"
-        "coro_start:\n"
-        "    mov x0, x19\n"
-        "    bl coro_main\n"
-        "    brk #0\n");
-/* Saved: x19..x30, d8..d15; x19 holds the coroutine, x30 returns. */
-#define FRAME_WORDS 20
-#define FRAME_CORO 0
-#define FRAME_RET 11
+        ASM_FN(thunk_park)
+        PUSH
+        "    mov x9, sp\n    str x9, [x0]\n"
+        "    mov sp, x1\n"
+        POP
+        "    mov w0, #1\n"
+        "    ret\n"
+        ASM_FN(thunk_unpark)
+        PUSH
+        "    mov x9, sp\n    str x9, [x0]\n"
+        "    mov sp, x1\n"
+        POP
+        "    ret\n");
 #else
 #error "the thunks' host runtime switches stacks on x86_64 and aarch64 only"
 #endif
 
-static __thread struct coro *current
-    __attribute__((tls_model("initial-exec")));
-static __thread struct coro *idle __attribute__((tls_model("initial-exec")));
-static __thread unsigned idle_count
-    __attribute__((tls_model("initial-exec")));
-static pthread_key_t idle_key;
-
-void coro_main(struct coro *c)
-{
-    for (;;) {
-        c->fn(c->block);
-        c->req->state = THUNK_DONE;
-        c->done = 1;
-        thunk_switch(&c->sp, c->caller);
-    }
-}
+/*
+ * Per thread: the coroutine running library code, if any; idle ones;
+ * parked calls, newest first.
+ */
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+static TLS struct coro *current;
+static TLS struct coro *idle;
+static TLS unsigned idle_count;
+static TLS struct coro *parked;
+static TLS int thread_known;
+static pthread_key_t thread_key;
 
 static struct coro *coro_new(void)
 {
@@ -168,102 +206,411 @@ static struct coro *coro_new(void)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                        -1, 0);
     struct coro *c;
-    void **frame;
 
     if (stack == MAP_FAILED) {
         return NULL;
     }
-    mprotect(stack, CORO_GUARD, PROT_NONE);
+    if (mprotect(stack, CORO_GUARD, PROT_NONE)) {
+        munmap(stack, CORO_STACK);
+        return NULL;
+    }
+    if (!thread_known) {
+        /* thread_gone() frees this thread's coroutines. */
+        pthread_setspecific(thread_key, &thread_known);
+        thread_known = 1;
+    }
     /* The coroutine itself sits at the top of its stack. */
     c = (struct coro *)(stack + CORO_STACK) - 1;
     memset(c, 0, sizeof(*c));
     c->stack = stack;
-    /* The first switch to it pops this frame and "returns" to coro_start. */
-    frame = (void **)(((uintptr_t)c & ~(uintptr_t)15) - FRAME_WORDS * 8);
-    memset(frame, 0, FRAME_WORDS * 8);
-    frame[FRAME_CORO] = c;
-    frame[FRAME_RET] = (void *)coro_start;
-    c->sp = frame;
     return c;
 }
 
-static void coro_free_idle(void *unused)
+/* Where calls on c start: below c, 16-byte aligned. */
+static void *coro_top(struct coro *c)
 {
-    while (idle) {
-        struct coro *c = idle;
+    return (void *)((uintptr_t)c & ~(uintptr_t)15);
+}
 
-        idle = c->next;
+/* c ran its call to the end, or was abandoned: keep it or free it. */
+static void coro_release(struct coro *c)
+{
+    if (idle_count < CORO_IDLE) {
+        c->next = idle;
+        c->faults = 0;
+        idle = c;
+        idle_count++;
+    } else {
         munmap(c->stack, CORO_STACK);
+    }
+}
+
+static void thread_gone(void *unused)
+{
+    struct coro *lists[] = { idle, parked };
+
+    idle = parked = NULL;
+    for (int i = 0; i < 2; i++) {
+        while (lists[i]) {
+            struct coro *c = lists[i];
+
+            lists[i] = c->next;
+            munmap(c->stack, CORO_STACK);
+        }
     }
     idle_count = 0;
 }
 
-/* Run c until it finishes or parks for a callback. */
-static void coro_enter(struct coro *c)
+/*
+ * Reclaim the parked calls that a call with request q shows abandoned:
+ * their stub's frame is gone, since q is at or above it.
+ */
+static void reclaim(struct thunk_req *q)
 {
-    current = c;
-    thunk_switch(&c->caller, c->sp);
-    current = NULL;
-    if (c->done) {
-        if (idle_count < CORO_IDLE) {
-            if (!idle) {
-                pthread_setspecific(idle_key, c);
-            }
-            c->next = idle;
-            idle = c;
-            idle_count++;
+    struct coro **p = &parked;
+
+    while (*p) {
+        struct coro *c = *p;
+
+        if ((uintptr_t)q - (uintptr_t)c->req < RECLAIM_WINDOW) {
+            *p = c->next;
+            coro_release(c);
         } else {
-            munmap(c->stack, CORO_STACK);
+            p = &c->next;
         }
+    }
+}
+
+/* c returned from thunk_call() or thunk_unpark() with state parked. */
+static void coro_returned(struct coro *c, int parked_now)
+{
+    current = NULL;
+    if (parked_now) {
+        c->req->coro = c;
+        c->next = parked;
+        parked = c;
+    } else {
+        c->req->state = THUNK_DONE;
+        coro_release(c);
     }
 }
 
 void thunk_run(void (*fn)(void *), void *block, void *req)
 {
-    struct coro *c = idle;
+    struct coro *c;
 
-    if (c) {
+    if (THUNK_UNLIKELY(parked)) {
+        reclaim(req);
+    }
+    c = idle;
+    if (THUNK_LIKELY(c)) {
         idle = c->next;
         idle_count--;
-    } else {
-        c = coro_new();
-    }
-    if (!c) {
-        /* No memory for a stack: run here; a callback will say so. */
+    } else if (!(c = coro_new())) {
+        /* No memory for a stack: run here; callbacks will say so. */
         fn(block);
         ((struct thunk_req *)req)->state = THUNK_DONE;
         return;
     }
-    c->fn = fn;
-    c->block = block;
     c->req = req;
-    c->done = 0;
-    coro_enter(c);
+    current = c;
+    coro_returned(c, thunk_call(&c->caller, coro_top(c), fn, block));
 }
 
-/* INVOKE_PROC(resume, req, NULL): the guest ran the callback. */
-static void thunk_resume(void *req, void *unused)
+/* INVOKE_PROC(resume, req, NULL): the guest did what req asked for. */
+static void thunk_resume(void *arg, void *unused)
 {
-    coro_enter(((struct thunk_req *)req)->coro);
+    struct thunk_req *q = arg;
+    struct coro **p = &parked;
+
+    struct coro *c;
+
+    /* q is the guest's: only a call parked on this thread is resumed. */
+    while (*p && (*p != q->coro || (*p)->req != q)) {
+        p = &(*p)->next;
+    }
+    c = *p;
+    if (!c) {
+        fprintf(stderr, "dlcall-thunks: %s: the guest resumed a call that "
+                "is not parked on its thread, or was abandoned\n",
+                thunk_host_lib.soname);
+        q->state = THUNK_DONE;
+        return;
+    }
+    *p = c->next;
+    current = c;
+    coro_returned(c, thunk_unpark(&c->caller, c->sp));
+}
+
+/* Park the running call, which has said in its request why. */
+static void park(struct coro *c)
+{
+    thunk_park(&c->sp, c->caller);
+}
+
+/* Signals and faults */
+
+/* The executable segments of the real library. */
+#define MAX_TEXT 8
+static struct {
+    uintptr_t start, end;
+} text[MAX_TEXT];
+static unsigned text_count;
+
+static uintptr_t context_pc(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    return uc->uc_mcontext.gregs[REG_RIP];
+#else
+    return uc->uc_mcontext.pc;
+#endif
+}
+
+static uintptr_t context_sp(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    return uc->uc_mcontext.gregs[REG_RSP];
+#else
+    return uc->uc_mcontext.sp;
+#endif
+}
+
+/* Was the fault in uc a write? */
+static int context_write(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+    /* The kernel's records after the registers: ESR's WnR bit. */
+    const struct {
+        uint32_t magic, size;
+    } *rec = (const void *)uc->uc_mcontext.__reserved;
+
+    while (rec->magic && rec->size) {
+        if (rec->magic == 0x45535201) {             /* ESR_MAGIC */
+            uint64_t esr = *(const uint64_t *)(rec + 1);
+
+            return (esr >> 6) & 1;
+        }
+        rec = (const void *)((const char *)rec + rec->size);
+    }
+    return 0;
+#endif
+}
+
+static int in_library(uintptr_t pc)
+{
+    for (unsigned i = 0; i < text_count; i++) {
+        if (pc - text[i].start < text[i].end - text[i].start) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int synchronous(int signo, const siginfo_t *info)
+{
+    switch (signo) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGTRAP:
+        return info->si_code > 0;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Called by the dlcall plugin from QEMU's signal handler for each host
+ * signal a guest thread takes while dlcall runs host code for it (see
+ * contrib/plugins/dlcall.c): park the call running on this thread, if
+ * the signal interrupted its code and the guest must act.  Returns 1
+ * for a fault dealt with: the guest took it, so the instruction runs
+ * again.  Every host library has its own copy and minds its own calls.
+ */
+__attribute__((visibility("default")))
+int dlcall_host_signal(int signo, siginfo_t *info, void *context)
+{
+    struct coro *c = current;
+    ucontext_t *uc = context;
+    struct thunk_req *q;
+    void *pc;
+
+    if (!c || context_sp(uc) - (uintptr_t)c->stack >= CORO_STACK) {
+        return 0;                       /* not running this library's call */
+    }
+    q = c->req;
+    pc = (void *)context_pc(uc);
+    if (synchronous(signo, info)) {
+        if (pc == c->fault_pc && info->si_addr == c->fault_addr &&
+            ++c->faults >= FAULT_REPEATS) {
+            fprintf(stderr, "dlcall-thunks: %s: host code at %p faults on "
+                    "%p again and again, though the guest could make that "
+                    "access\n", thunk_host_lib.soname, pc, info->si_addr);
+            return 0;
+        }
+        if (pc != c->fault_pc || info->si_addr != c->fault_addr) {
+            c->faults = 0;
+        }
+        c->fault_pc = pc;
+        c->fault_addr = info->si_addr;
+        q->state = THUNK_FAULT;
+        q->signo = signo;
+        q->addr = info->si_addr;
+        q->write = context_write(uc);
+    } else if (in_library((uintptr_t)pc)) {
+        q->state = THUNK_INTERRUPTED;
+    } else {
+        return 0;                       /* in libc, say: not safe to leave */
+    }
+    /* The guest runs with the mask it had before the signal... */
+    pthread_sigmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
+    park(c);
+    /* ...and the code parked here with the mask the thread has now. */
+    pthread_sigmask(SIG_SETMASK, NULL, &uc->uc_sigmask);
+    return 1;
+}
+
+/*
+ * Threads the real library starts begin with every signal blocked: none
+ * of them runs guest code, so none may take a signal meant for it.
+ */
+static int blocked_pthread_create(pthread_t *thread,
+                                  const pthread_attr_t *attr,
+                                  void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    int ret;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    ret = pthread_create(thread, attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return ret;
+}
+
+struct segments {
+    uintptr_t base;
+    uintptr_t relro, relro_end;
+};
+
+/* Note the real library's text, and where its RELRO segment is. */
+static int find_segments(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct segments *s = arg;
+
+    if (info->dlpi_addr != s->base) {
+        return 0;
+    }
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+            text_count < MAX_TEXT) {
+            text[text_count].start = start;
+            text[text_count].end = start + ph->p_memsz;
+            text_count++;
+        } else if (ph->p_type == PT_GNU_RELRO) {
+            s->relro = start;
+            s->relro_end = start + ph->p_memsz;
+        }
+    }
+    return 1;
+}
+
+/* A relocation that stores a symbol's address (a GOT slot, a pointer). */
+static int absolute(unsigned type)
+{
+#if defined(__x86_64__)
+    return type == R_X86_64_JUMP_SLOT || type == R_X86_64_GLOB_DAT ||
+           type == R_X86_64_64;
+#else
+    return type == R_AARCH64_JUMP_SLOT || type == R_AARCH64_GLOB_DAT ||
+           type == R_AARCH64_ABS64;
+#endif
+}
+
+/* Point the library's references to pthread_create at ours. */
+static void hook_threads(struct link_map *map)
+{
+    struct segments seg = { map->l_addr, 0, 0 };
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const ElfW(Rela) *rel[2] = { NULL, NULL };
+    size_t relsz[2] = { 0, 0 };
+    long page = sysconf(_SC_PAGESIZE);
+
+    dl_iterate_phdr(find_segments, &seg);
+    for (const ElfW(Dyn) *d = map->l_ld; d->d_tag != DT_NULL; d++) {
+        /* ld.so relocated these in place, where the segment is writable. */
+        uintptr_t v = d->d_un.d_ptr < map->l_addr ?
+                      d->d_un.d_ptr + map->l_addr : d->d_un.d_ptr;
+
+        switch (d->d_tag) {
+        case DT_SYMTAB:
+            symtab = (const void *)v;
+            break;
+        case DT_STRTAB:
+            strtab = (const void *)v;
+            break;
+        case DT_JMPREL:
+            rel[0] = (const void *)v;
+            break;
+        case DT_PLTRELSZ:
+            relsz[0] = d->d_un.d_val;
+            break;
+        case DT_RELA:
+            rel[1] = (const void *)v;
+            break;
+        case DT_RELASZ:
+            relsz[1] = d->d_un.d_val;
+            break;
+        }
+    }
+    if (!symtab || !strtab) {
+        return;
+    }
+    for (int t = 0; t < 2; t++) {
+        for (size_t i = 0; rel[t] && i < relsz[t] / sizeof(*rel[t]); i++) {
+            const ElfW(Rela) *r = &rel[t][i];
+            unsigned type = ELF64_R_TYPE(r->r_info);
+            unsigned sym = ELF64_R_SYM(r->r_info);
+            void **slot = (void **)(map->l_addr + r->r_offset);
+            uintptr_t p = (uintptr_t)slot & -page;
+            int relro = (uintptr_t)slot - seg.relro <
+                        seg.relro_end - seg.relro;
+
+            if (!sym || !absolute(type) ||
+                strcmp(strtab + symtab[sym].st_name, "pthread_create")) {
+                continue;
+            }
+            if (relro && mprotect((void *)p, page, PROT_READ | PROT_WRITE)) {
+                continue;
+            }
+            *slot = (void *)blocked_pthread_create;
+            if (relro) {
+                mprotect((void *)p, page, PROT_READ);
+            }
+        }
+    }
 }
 
 /* Closures */
 
 struct closure {
     void *guest;                /* the guest function */
-    void *code;                 /* what the host library calls */
     unsigned sig;
     unsigned role;              /* 0, THUNK_ALLOC or THUNK_FREE */
-    int adapted;                /* guest is the guest's malloc or free */
     int warned;
 };
 
 /*
  * Tables, read without a lock and only ever added to: guest function
  * (with signature and role) to closure code, which also maps host
- * functions and closures to themselves; closure code to guest
- * function; the closures that stand for a NULL half of an allocator
- * pair (the guest's malloc or free) to themselves.
+ * functions and closures to themselves; closure code to guest function.
  */
 struct mapping {
     void *key;
@@ -274,10 +621,15 @@ struct mapping {
 
 #define BUCKETS 1024
 static struct mapping *to_host[BUCKETS], *to_guest[BUCKETS];
-static struct mapping *stand_ins[BUCKETS];
 static pthread_mutex_t closure_lock = PTHREAD_MUTEX_INITIALIZER;
 static ffi_cif *cifs;
-static void *guest_malloc, *guest_free;
+
+/*
+ * The guest's stand-ins for the halves of allocator pairs the library
+ * serves with libc's (see host.h), and the library's own functions each
+ * stands for where the guest saw it in place of them.
+ */
+static void **standins, **own_defaults;
 
 static unsigned bucket(void *key, unsigned sig)
 {
@@ -301,13 +653,13 @@ static void *lookup(struct mapping **table, void *key, unsigned sig)
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void add(struct mapping **table, void *key, unsigned sig, void *value)
+static int add(struct mapping **table, void *key, unsigned sig, void *value)
 {
     struct mapping *m = malloc(sizeof(*m));
     unsigned b = bucket(key, sig);
 
     if (!m) {
-        return;
+        return 0;
     }
     m->key = key;
     m->sig = sig;
@@ -316,6 +668,7 @@ static void add(struct mapping **table, void *key, unsigned sig, void *value)
     m->next = table[b];
     __atomic_store_n(&table[b], m, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&table_lock);
+    return 1;
 }
 
 static void widen(ffi_type *type, const void *from, void *to)
@@ -357,12 +710,11 @@ static void call_guest(struct coro *c, void *fn, unsigned sig, void **args,
     req->sig = sig;
     req->args = args;
     req->ret = ret;
-    req->coro = c;
     req->state = THUNK_CALLBACK;
     if (thunk_counting) {
         __atomic_fetch_add(&callbacks, 1, __ATOMIC_RELAXED);
     }
-    thunk_switch(&c->sp, c->caller);
+    park(c);
 }
 
 /*
@@ -437,12 +789,11 @@ static struct deferred *deferred;
 static pthread_mutex_t deferred_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Queue the guest's fn(args) of signature sig (a free) for later. */
-static void defer(void *fn, unsigned sig, unsigned nargs, ffi_type **types,
-                  void **args)
+static void defer(void *fn, unsigned sig, ffi_cif *cif, void **args)
 {
     struct deferred *d = calloc(1, sizeof(*d));
 
-    if (!d || nargs > DEFERRED_ARGS) {
+    if (!d || cif->nargs > DEFERRED_ARGS) {
         fprintf(stderr, "dlcall-thunks: %s: cannot keep a guest free() "
                 "requested from a thread of the library's own: a leak\n",
                 thunk_host_lib.soname);
@@ -451,8 +802,8 @@ static void defer(void *fn, unsigned sig, unsigned nargs, ffi_type **types,
     }
     d->fn = fn;
     d->sig = sig;
-    for (unsigned i = 0; i < nargs; i++) {
-        memcpy(&d->values[i], args[i], types[i]->size);
+    for (unsigned i = 0; i < cif->nargs; i++) {
+        memcpy(&d->values[i], args[i], cif->arg_types[i]->size);
         d->args[i] = &d->values[i];
     }
     pthread_mutex_lock(&deferred_lock);
@@ -539,8 +890,7 @@ static void closure_called(ffi_cif *cif, void *ret, void **args, void *data)
     const struct thunk_sig *s = &thunk_host_lib.sigs[cl->sig];
     struct coro *c = current;
     uint64_t result[2] = { 0, 0 };
-    void *block = NULL, *one[1];
-    size_t size = 0;
+    void *block = NULL;
 
     if (cl->role == THUNK_FREE) {
         block = freed_block(cif, args);
@@ -548,23 +898,18 @@ static void closure_called(ffi_cif *cif, void *ret, void **args, void *data)
             free(block);
             return;
         }
-    } else if (cl->role == THUNK_ALLOC) {
-        size = alloc_size(cif, args);
     }
     if (!c) {
         if (cl->role == THUNK_ALLOC) {
+            size_t size = alloc_size(cif, args);
             void *p = size == SIZE_MAX ? NULL : malloc(size ? size : 1);
 
             if (p) {
                 remember(p);
             }
             memcpy(ret, &p, sizeof(p));
-        } else if (cl->role == THUNK_FREE && cl->adapted) {
-            one[0] = &block;
-            defer(cl->guest, thunk_host_lib.free_sig, 1,
-                  (ffi_type *[]){ &ffi_type_pointer }, one);
         } else if (cl->role == THUNK_FREE) {
-            defer(cl->guest, cl->sig, cif->nargs, cif->arg_types, args);
+            defer(cl->guest, cl->sig, cif, args);
         } else {
             if (!__atomic_exchange_n(&cl->warned, 1, __ATOMIC_RELAXED)) {
                 fprintf(stderr, "dlcall-thunks: %s: the host library called "
@@ -578,27 +923,45 @@ static void closure_called(ffi_cif *cif, void *ret, void **args, void *data)
         return;
     }
     drain(c);
-    if (cl->adapted) {
-        /* The guest's malloc(size) or free(block). */
-        one[0] = cl->role == THUNK_ALLOC ? (void *)&size : (void *)&block;
-        call_guest(c, cl->guest, cl->role == THUNK_ALLOC ?
-                   thunk_host_lib.malloc_sig : thunk_host_lib.free_sig,
-                   one, result);
-    } else {
-        call_guest(c, cl->guest, cl->sig, args, result);
-        for (unsigned i = 0; s->outs && i < cif->nargs; i++) {
-            if (s->outs[i]) {
-                thunk_swap_in(*(void **)args[i], s->outs[i]);
-            }
+    call_guest(c, cl->guest, cl->sig, args, result);
+    for (unsigned i = 0; s->outs && i < cif->nargs; i++) {
+        if (s->outs[i]) {
+            thunk_swap_in(*(void **)args[i], s->outs[i]);
         }
     }
     widen(cif->rtype, result, ret);
 }
 
-/* The closure for guest function fn, of signature sig, in role role. */
-static void *closure(void *fn, unsigned sig, unsigned role, int adapted)
+/*
+ * Where no closure can be made (no memory for one): the library's call
+ * of the guest function fails as a failing allocator or a callback that
+ * returns 0 would make it fail.
+ */
+static void *no_memory(void)
 {
-    unsigned key = sig | role << 16 | adapted << 20;
+    return NULL;
+}
+
+static void no_free(void)
+{
+}
+
+static void *no_closure(void *fn, unsigned role)
+{
+    static int warned;
+
+    if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
+        fprintf(stderr, "dlcall-thunks: %s: no memory for a closure of guest "
+                "function %p: the library's calls of it fail\n",
+                thunk_host_lib.soname, fn);
+    }
+    return role == THUNK_FREE ? (void *)no_free : (void *)no_memory;
+}
+
+/* The closure for guest function fn, of signature sig, in role role. */
+static void *closure(void *fn, unsigned sig, unsigned role)
+{
+    unsigned key = sig | role << 16;
     struct closure *cl;
     ffi_closure *fc;
     void *code = lookup(to_host, fn, key);
@@ -613,30 +976,27 @@ static void *closure(void *fn, unsigned sig, unsigned role, int adapted)
         goto out;
     }
     /* A host function (zlib's own allocator) or one of our closures. */
-    if (!adapted && (lookup(to_guest, fn, 0) || lookup(stand_ins, fn, 0) ||
-                     dladdr(fn, &info))) {
+    if (lookup(to_guest, fn, 0) || dladdr(fn, &info)) {
         code = fn;
         add(to_host, fn, key, fn);
         goto out;
     }
     cl = calloc(1, sizeof(*cl));
-    fc = ffi_closure_alloc(sizeof(ffi_closure), &code);
-    if (!cl || !fc || ffi_prep_closure_loc(fc, &cifs[sig], closure_called,
-                                           cl, code) != FFI_OK) {
-        fprintf(stderr, "dlcall-thunks: %s: cannot make a closure for guest "
-                "function %p\n", thunk_host_lib.soname, fn);
-        abort();
+    fc = cl ? ffi_closure_alloc(sizeof(ffi_closure), &code) : NULL;
+    if (!fc || ffi_prep_closure_loc(fc, &cifs[sig], closure_called, cl,
+                                    code) != FFI_OK) {
+        if (fc) {
+            ffi_closure_free(fc);
+        }
+        free(cl);
+        code = no_closure(fn, role);
+        goto out;
     }
     cl->guest = fn;
-    cl->code = code;
     cl->sig = sig;
     cl->role = role;
-    cl->adapted = adapted;
-    if (adapted) {
-        add(stand_ins, code, 0, code);
-    } else {
-        add(to_guest, code, 0, fn);
-    }
+    /* Without memory for these, the next call makes another closure. */
+    add(to_guest, code, 0, fn);
     add(to_host, code, key, code);
     add(to_host, fn, key, code);
 out:
@@ -646,7 +1006,7 @@ out:
 
 void *thunk_closure(void *fn, unsigned sig)
 {
-    return closure(fn, sig, 0, 0);
+    return closure(fn, sig, 0);
 }
 
 /* Is p a guest function (or a closure of one), not the host's? */
@@ -657,22 +1017,41 @@ static int is_guest(void *p)
     return lookup(to_guest, p, 0) || !dladdr(p, &info);
 }
 
+/*
+ * Half f of an allocator pair the library serves with libc's.  The other
+ * half may have been swapped in already.
+ */
+static void *swap_in_standin_half(void **slot, const struct thunk_field *f)
+{
+    void *mine = standins[f->standin], *other = *(void **)((char *)slot +
+                                                           f->partner);
+    unsigned role = f->role & (THUNK_ALLOC | THUNK_FREE);
+    int other_own = !other || other == standins[f->standin ^ 1] ||
+                    other == own_defaults[f->standin ^ 1];
+
+    if ((*slot == mine || !*slot) && other_own) {
+        /* The library's own (NULL: it puts them there itself). */
+        return *slot ? own_defaults[f->standin] : NULL;
+    }
+    if (!*slot && is_guest(other)) {
+        /* Beside the guest's: the guest's heap, through its stand-in. */
+        return closure(mine, f->sig, role);
+    }
+    return closure(*slot, f->sig, role);
+}
+
 void thunk_swap_in(void *p, const struct thunk_field *f)
 {
     for (; p && f->kind != THUNK_END; f++) {
         void **slot = (void **)((char *)p + f->offset);
-        unsigned role = f->role & (THUNK_ALLOC | THUNK_FREE);
-        void *other;
 
         switch (f->kind) {
         case THUNK_FN:
-            other = *(void **)((char *)slot + f->partner);
-            if (!*slot && (f->role & THUNK_LIBC) && other && is_guest(other)) {
-                /* The library would use libc's: the guest's it must be. */
-                *slot = closure(role == THUNK_ALLOC ? guest_malloc :
-                                guest_free, f->sig, role, 1);
+            if ((f->role & THUNK_LIBC) && standins) {
+                *slot = swap_in_standin_half(slot, f);
             } else {
-                *slot = closure(*slot, f->sig, role, 0);
+                *slot = closure(*slot, f->sig,
+                                f->role & (THUNK_ALLOC | THUNK_FREE));
             }
             break;
         case THUNK_SHADOW:
@@ -693,10 +1072,16 @@ void thunk_swap_out(void *p, const struct thunk_field *f)
 
         if (f->kind == THUNK_DEEP) {
             thunk_swap_out(*slot, f->fields);
-        } else if (*slot && lookup(stand_ins, *slot, 0)) {
-            *slot = NULL;
-        } else if (*slot && (guest = lookup(to_guest, *slot, 0))) {
+        } else if (!*slot) {
+            continue;
+        } else if ((guest = lookup(to_guest, *slot, 0))) {
             *slot = guest;
+        } else if (f->kind == THUNK_FN && (f->role & THUNK_LIBC) &&
+                   standins && !is_guest(*slot)) {
+            /* The library's own: the guest sees what it can call. */
+            __atomic_store_n(&own_defaults[f->standin], *slot,
+                             __ATOMIC_RELAXED);
+            *slot = standins[f->standin];
         }
     }
 }
@@ -704,8 +1089,10 @@ void thunk_swap_out(void *p, const struct thunk_field *f)
 /*
  * Shadows: for each const structure of the guest's that holds guest
  * functions, a copy that holds closures.  The library may keep the
- * pointer, so copies are never freed; a new one is made when the
- * guest's structure changed.
+ * pointer, as it would keep the guest's, and read the structure each
+ * time it uses it: so there is one copy per guest structure, brought
+ * up to date in place when the guest changed its structure, and never
+ * freed.
  */
 struct shadow {
     void *copy;
@@ -713,11 +1100,13 @@ struct shadow {
     unsigned char original[];
 };
 static struct mapping *shadows[BUCKETS];
+/* Recursive: a shadow's structure may point to another. */
+static pthread_mutex_t shadow_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 void *thunk_shadow(const void *p, uint32_t size,
                    const struct thunk_field *fields)
 {
-    void *guest = (void *)p;
+    void *guest = (void *)p, *fresh;
     struct shadow *s;
 
     if (!p || lookup(to_guest, guest, 0)) {
@@ -727,24 +1116,37 @@ void *thunk_shadow(const void *p, uint32_t size,
     if (s && !memcmp(s->original, p, size)) {
         return s->copy;
     }
-    s = malloc(sizeof(*s) + size);
-    if (!s || !(s->copy = malloc(size))) {
-        fprintf(stderr, "dlcall-thunks: %s: out of memory\n",
-                thunk_host_lib.soname);
-        abort();
+    pthread_mutex_lock(&shadow_lock);
+    s = lookup(shadows, guest, size);
+    if (!s) {
+        s = malloc(sizeof(*s) + size);
+        if (!s || !(s->copy = calloc(1, size)) ||
+            !add(to_guest, s->copy, 0, guest) ||
+            !add(shadows, guest, size, s)) {
+            pthread_mutex_unlock(&shadow_lock);
+            fprintf(stderr, "dlcall-thunks: %s: no memory to pass guest "
+                    "structure %p\n", thunk_host_lib.soname, p);
+            return NULL;                /* a leak, should it happen */
+        }
+        s->size = size;
+        memset(s->original, 0, size);
     }
-    s->size = size;
-    memcpy(s->original, p, size);
-    memcpy(s->copy, p, size);
-    thunk_swap_in(s->copy, fields);
-    add(to_guest, s->copy, 0, guest);
-    add(shadows, guest, size, s);
+    fresh = malloc(size);
+    if (fresh && memcmp(s->original, p, size)) {
+        memcpy(s->original, p, size);
+        memcpy(fresh, p, size);
+        thunk_swap_in(fresh, fields);
+        memcpy(s->copy, fresh, size);
+    }
+    free(fresh);
+    pthread_mutex_unlock(&shadow_lock);
     return s->copy;
 }
 
 /* A guest may fork while another of its threads holds a lock. */
 static void prefork(void)
 {
+    pthread_mutex_lock(&shadow_lock);
     pthread_mutex_lock(&closure_lock);
     pthread_mutex_lock(&table_lock);
     pthread_mutex_lock(&block_lock);
@@ -757,6 +1159,7 @@ static void postfork(void)
     pthread_mutex_unlock(&block_lock);
     pthread_mutex_unlock(&table_lock);
     pthread_mutex_unlock(&closure_lock);
+    pthread_mutex_unlock(&shadow_lock);
 }
 
 /* Binding */
@@ -782,11 +1185,43 @@ static const struct thunk_host_fn *find(const char *name, const char *version)
     return NULL;
 }
 
+/* Set up what the calls need, once. */
+static int set_up(struct thunk_bind *b, struct link_map *map)
+{
+    const struct thunk_host_lib *lib = &thunk_host_lib;
+
+    cifs = calloc(lib->nsigs + 1, sizeof(*cifs));
+    standins = calloc(lib->nstandins + 1, sizeof(void *));
+    own_defaults = calloc(lib->nstandins + 1, sizeof(void *));
+    if (!cifs || !standins || !own_defaults) {
+        snprintf(b->error, sizeof(b->error), "out of memory");
+        return 0;
+    }
+    for (unsigned i = 0; i < lib->nsigs; i++) {
+        const struct thunk_sig *s = &lib->sigs[i];
+
+        if (ffi_prep_cif(&cifs[i], FFI_DEFAULT_ABI, s->nargs, s->ret,
+                         s->args) != FFI_OK) {
+            snprintf(b->error, sizeof(b->error), "libffi cannot describe "
+                     "callback signature %u", i);
+            return 0;
+        }
+    }
+    memcpy(standins, b->standins, lib->nstandins * sizeof(void *));
+    pthread_key_create(&thread_key, thread_gone);
+    pthread_atfork(prefork, postfork, postfork);
+    if (map) {
+        hook_threads(map);
+    }
+    return 1;
+}
+
 /* Resolve everything, or say in b->error why not. */
 static int bind_all(struct thunk_bind *b)
 {
     const struct thunk_host_lib *lib = &thunk_host_lib;
     static void *handle;
+    static int ready;
     struct link_map *map = NULL;
 
     if (b->abi != THUNK_ABI) {
@@ -795,7 +1230,8 @@ static int bind_all(struct thunk_bind *b)
                  b->abi, THUNK_ABI);
         return 0;
     }
-    if (b->sigs != lib->nsigs || strcmp(b->sig_digest, lib->sig_digest)) {
+    if (b->sigs != lib->nsigs || strcmp(b->sig_digest, lib->sig_digest) ||
+        b->nstandins != lib->nstandins) {
         snprintf(b->error, sizeof(b->error), "the drop-in and the host "
                  "library were generated from different headers");
         return 0;
@@ -841,22 +1277,10 @@ static int bind_all(struct thunk_bind *b)
         *fn->real = real;
         b->entries[i] = (void *)fn->entry;
     }
-    if (!cifs) {
-        cifs = calloc(lib->nsigs + 1, sizeof(*cifs));
-        for (unsigned i = 0; i < lib->nsigs; i++) {
-            const struct thunk_sig *s = &lib->sigs[i];
-
-            if (ffi_prep_cif(&cifs[i], FFI_DEFAULT_ABI, s->nargs, s->ret,
-                             s->args) != FFI_OK) {
-                snprintf(b->error, sizeof(b->error), "libffi cannot describe "
-                         "callback signature %u", i);
-                return 0;
-            }
-        }
-        pthread_key_create(&idle_key, coro_free_idle);
-        pthread_atfork(prefork, postfork, postfork);
+    if (!ready) {
+        ready = set_up(b, map);
     }
-    return 1;
+    return ready;
 }
 
 __attribute__((visibility("default"))) void thunk_bind(void *arg, void *unused)
@@ -865,8 +1289,6 @@ __attribute__((visibility("default"))) void thunk_bind(void *arg, void *unused)
 
     b->ok = bind_all(b);
     if (b->ok) {
-        guest_malloc = b->guest_malloc;
-        guest_free = b->guest_free;
         b->resume = (void *)thunk_resume;
         b->stats = (void *)thunk_stats;
         thunk_counting = b->debug;

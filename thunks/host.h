@@ -15,6 +15,8 @@
 #include "abi.h"
 
 #define THUNK_HIDDEN __attribute__((visibility("hidden")))
+#define THUNK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define THUNK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* A function of the library: its host entry and the real function. */
 struct thunk_host_fn {
@@ -47,7 +49,13 @@ struct thunk_sig {
  * THUNK_ALLOC: returns a block of the product of its integer
  * arguments; THUNK_FREE: frees its last pointer argument), whose other
  * half is partner bytes away.  THUNK_LIBC: the library serves a NULL
- * half with libc's malloc or free, which must then be the guest's.
+ * half with its own, which calls libc's malloc or free; the guest's
+ * drop-in has a function of the same signature that calls the guest's
+ * (its stand-in, standin in struct thunk_bind's list).  A NULL half
+ * beside one of the guest's becomes the stand-in, so that both halves
+ * use the guest's heap; where the library put its own functions (both
+ * halves were NULL), the guest sees the stand-ins, which it can call,
+ * and the library gets its own back.
  */
 enum { THUNK_END, THUNK_FN, THUNK_SHADOW, THUNK_DEEP };
 enum { THUNK_ALLOC = 1, THUNK_FREE = 2, THUNK_LIBC = 4 };
@@ -58,6 +66,7 @@ struct thunk_field {
     const struct thunk_field *fields;
     uint32_t role;
     int32_t partner;
+    int32_t standin;
 };
 
 struct thunk_host_lib {
@@ -67,7 +76,7 @@ struct thunk_host_lib {
     const struct thunk_sig *sigs;
     unsigned nsigs;
     const char *sig_digest;
-    int malloc_sig, free_sig;       /* the guest's malloc and free, or -1 */
+    unsigned nstandins;
 };
 
 /* Defined by the generated file. */
@@ -84,7 +93,10 @@ static inline void thunk_count(void)
     }
 }
 
-/* Run fn(block) on a coroutine, parking it whenever it calls back. */
+/*
+ * Run fn(block) on a coroutine, parking it whenever it calls back, faults
+ * or a signal for the guest interrupts it (see struct thunk_req).
+ */
 void thunk_run(void (*fn)(void *), void *block, void *req) THUNK_HIDDEN;
 
 /* A host pointer for guest function fn of signature sig (closures). */

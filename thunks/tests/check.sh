@@ -6,7 +6,9 @@
 # gzip byte for byte; guest callbacks and 8 threads; a callback from a
 # thread of the library's own; each reason to fall back; the guest
 # callbacks of liblzma, libzstd, libbz2 and expat, threads of the
-# libraries' own included.  (The libraries' own tests: upstream.sh.)
+# libraries' own included; faults, signals, cancellation and abandoned
+# callbacks as on the guest's own libraries (contract.c).  (The
+# libraries' own tests: upstream.sh.)
 #
 # riscv64 guests (trixie) take the host path on Debian trixie's builds
 # of the libraries (build/thunks/host-trixie, then build/thunks/host
@@ -63,6 +65,23 @@ on_host() {
     esac
     grep -q "dlcall-thunks: $1: on the host" err &&
         grep -q "dlcall-thunks: $1$n" err || fail "no $2 of $1 ran on the host"
+}
+
+# contract CASE LIBRARY WHAT [ARG]: contract.c's CASE (see there) on the
+# host path, where WHAT (calls or callbacks) of LIBRARY must run, and
+# on the guest's own libraries: the transcripts must be the same.
+contract() {
+    echo "  TEST    $1 on $g: the same on the host and on the guest's libraries"
+    q "$g" -plugin "$PLUGIN" "$t/contract" "$1" ${4:+"$4"} >out 2>err ||
+        fail "contract $1"
+    on_host "$2" "$3"
+    mv out out.host
+    q "$g" "$t/contract" "$1" ${4:+"$4"} >out 2>err ||
+        fail "contract $1 on the guest's libraries"
+    cmp -s out out.host || {
+        sed 's/^/  on the host: /' out.host >>err
+        fail "contract $1: the transcripts differ"
+    }
 }
 
 # fell_back REASON [LIBRARY]: err says that LIBRARY (libz.so.1) fell
@@ -183,6 +202,33 @@ for g in $GUESTS; do
         fell_back "has no lzma_.*@XZ_5\.[68]: it is older" liblzma.so.5
         host_dir=$own
     fi
+
+    # Faults, signals, cancellation and abandoned callbacks: as the
+    # guest's own libraries behave (contract.c).
+    contract gc libz.so.1 calls
+    contract bus libz.so.1 calls
+    contract report libz.so.1 calls
+    contract pipe libz.so.1 calls
+    contract sigterm libz.so.1 calls
+    contract cancel libz.so.1 calls
+    loader=$(cd "$SYSROOT/$g" 2>/dev/null && ls lib/ld-linux-*.so.1 || true)
+    contract paths libz.so.1 calls ${loader:+"/$loader"}
+    contract longjmp libz.so.1 callbacks
+    contract exit libz.so.1 callbacks
+    contract fields libbz2.so.1.0 calls
+    contract shadows liblzma.so.5 callbacks
+    contract workers libzstd.so.1 calls
+    # Where the guest's libraries cannot show the way: a long host call
+    # lets the handler of a signal run at once, and a call that needs a
+    # closure when no memory is left fails as the library would.
+    echo "  TEST    sigint and closures on $g, on the host"
+    q "$g" -plugin "$PLUGIN" "$t/contract" sigint >out 2>err &&
+        grep -qx "sigint: the handler ran during the call" out &&
+        grep -qx "sigint: SIGTERM ended the process during the call" out ||
+        fail "contract sigint"
+    q "$g" -plugin "$PLUGIN" "$t/contract" closures >out 2>err &&
+        grep -q "deflateInit gave Z_MEM_ERROR" out ||
+        fail "contract closures"
 
     if [ "$g" = "$HOST_ARCH" ]; then
         echo "  TEST    zlib's example natively, falling back"
