@@ -121,9 +121,9 @@ echo "and the return); *drop-in*: zlibVersion through zlib's drop-in;"
 echo "*callback*: one round trip of a guest callback that does nothing,"
 echo "called by the host library (cbtest_call); *crc32*: crc32 of one byte,"
 echo "own and through the drop-in, a call that passes a pointer and so runs"
-echo "on a coroutine, which a fault or a signal can park (zlibVersion, which"
-echo "passes nothing, does not: the difference of the two drop-in calls, less"
-echo "that of the two own ones, is what the coroutine costs)."
+echo "on a coroutine, which a fault or a signal can park; zlibVersion, which"
+echo "passes nothing, does not: *coroutine* is drop-in crc32 less drop-in"
+echo "zlibVersion, the coroutine's cost and crc32's few host instructions."
 echo
 if ls "$RAW"/insns-* >/dev/null 2>&1; then
     echo "Host instructions per call (callgrind; 110000 calls minus 10000):"
@@ -138,7 +138,7 @@ if ls "$RAW"/insns-* >/dev/null 2>&1; then
         c=$(median "insns-$g-callback")
         co=$(median "insns-$g-crc-own")
         ct=$(median "insns-$g-crc")
-        echo "| $g | $i | $o | $t | $((t - i)) | $((t - i - o)) | $co | $ct | $((ct - t - co + o)) | $c | $(calc %.2f "$c / $i") |"
+        echo "| $g | $i | $o | $t | $((t - i)) | $((t - i - o)) | $co | $ct | $((ct - t)) | $c | $(calc %.2f "$c / $i") |"
     done
     echo
 fi
