@@ -246,13 +246,67 @@ EOT
     same g.out h.out "xmlwf -m of its standard input"
 }
 
+# Programs that run programs: Debian's sh runs the guest's own tools in
+# pipelines, with find -exec and xargs, #! scripts in sh, perl and
+# python3 (subprocess and posix_spawn), and a storm of short processes.
+# Every one of them must run as the guest's (uname -m says the guest's
+# machine), the data must come through, and the exit statuses back.
+t_processes() {
+    rm -rf tree out && mkdir tree
+    split -b 65536 -a 2 input tree/part.
+    tar -cJf tree.tar.xz tree
+    cat tree/part.* | sha256sum >want.sums
+    cat >inner.sh <<'EOF'
+#!/bin/sh
+exit "$1"
+EOF
+    cat >hello.pl <<'EOF'
+#!/usr/bin/perl -w
+use POSIX ();
+print "perl ", (POSIX::uname())[4], "\n";
+exit 4;
+EOF
+    cat >spawn.py <<'EOF'
+#!/usr/bin/python3
+import os, subprocess, sys
+out = subprocess.run(["uname", "-m"], capture_output=True, check=True)
+pid = os.posix_spawnp("sh", ["sh", "-c", "exit 5"], os.environ)
+_, status = os.waitpid(pid, 0)
+print("python", out.stdout.decode().strip(), os.waitstatus_to_exitcode(status))
+sys.exit(subprocess.call(["./inner.sh", "6"]))
+EOF
+    cat >script.sh <<'EOF'
+set -e
+mkdir out
+xz -dc tree.tar.xz | tar -xf - -C out
+find out -type f -name 'part.*' -exec pigz -k -6 {} +
+find out -name '*.gz' | sort | xargs pigz -dc | sha256sum >got.sums
+uname -m >machine
+set +e
+./inner.sh 3; echo "sh $?" >status
+./hello.pl >>status; echo "perl exit $?" >>status
+./spawn.py >>status; echo "python exit $?" >>status
+seq 1 40 | xargs -P 4 -n 1 sh -c 'test "$(uname -m)" = "$0"' "$(uname -m)"
+echo "storm $?" >>status
+EOF
+    chmod +x inner.sh hello.pl spawn.py
+    guest sh script.sh || fail "the guest's sh script failed"
+    same want.sums got.sums "the files through xz, tar, find, pigz and xargs"
+    printf '%s\n' "$g" >want.machine
+    same want.machine machine "uname -m of a program the guest's sh ran"
+    printf 'sh 3\nperl %s\nperl exit 4\npython %s 5\npython exit 6\nstorm 0\n' \
+        "$g" "$g" >want.status
+    same want.status status "what the guest's sh, perl and python3 ran"
+}
+
 # The tests: name, drop-ins that must make host calls, test function.
 TESTS="pigz:libz.so.1:t_pigz
 xz:liblzma.so.5:t_xz
 zstd:-:t_zstd
 bzip2:libbz2.so.1.0:t_bzip2
 dpkg-deb:libz.so.1,liblzma.so.5,libzstd.so.1,libbz2.so.1.0:t_dpkg_deb
-xmlwf:libexpat.so.1:t_xmlwf"
+xmlwf:libexpat.so.1:t_xmlwf
+processes:libz.so.1,liblzma.so.5:t_processes"
 
 # on_host LIBRARY...: each LIBRARY made calls on the host in the
 # thunk runs of the current test
@@ -298,7 +352,7 @@ check_run() {
     QEMU_LOG=plugin QEMU_SET_ENV=LD_DEBUG=libs \
         $RUN "$sysroot/usr/bin/pigz" -c input >run.gz 2>run.log
     QEMU_LOG=plugin QEMU_SET_ENV=LD_DEBUG=libs,LD_LIBRARY_PATH=$thunks \
-        QEMU_LD_PREFIX=$sysroot QEMU_PLUGIN=$PLUGIN \
+        QEMU_LD_PREFIX=$sysroot QEMU_PLUGIN=$PLUGIN QEMU_FOLLOW_EXEC=1 \
         "$QEMU_BUILD/qemu-$g" "$sysroot/usr/bin/pigz" -c input >env.gz 2>env.log
     same run.gz env.gz "pigz's output"
     for f in run env; do
