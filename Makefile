@@ -35,8 +35,8 @@ THUNKS = $(MAKE) -f thunks/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)" 
 
 .PHONY: all demo deps fetch prepare build build-noplugins sysroot bin \
 	check check-tcg check-noplugins check-series check-each check-examples \
-	check-programs check-thunks thunks versions drift bench refresh series \
-	clean
+	check-programs check-system check-thunks thunks versions drift bench refresh series \
+	install bundle clean
 
 # The steps share build/; each sub-make runs its own jobs in parallel.
 .NOTPARALLEL:
@@ -88,6 +88,17 @@ bin: build/programs/textgen
 	@chmod +x build/bin/dlcall-run.tmp
 	@mv build/bin/dlcall-run.tmp build/bin/dlcall-run
 
+# A relocatable bundle of the emulators, the plugin, the drop-ins and
+# the host libraries they need: in PREFIX (make install PREFIX=DIR), and
+# one for root filesystems, where dlcall-run --rootfs mounts it at
+# /.dlcall (make bundle).  See tooling/install.
+install: build bin thunks
+	@[ -n "$(PREFIX)" ] || { echo "make install PREFIX=/absolute/folder" >&2; exit 2; }
+	@GUESTS="$(GUESTS)" tooling/install $(PREFIX)
+
+bundle: build bin thunks
+	@GUESTS="$(GUESTS)" tooling/install /.dlcall build/rootfs-bundle
+
 build/programs/textgen: programs/textgen.c
 	@mkdir -p $(@D)
 	gcc -O2 -Wall -Werror $< -o $@
@@ -128,8 +139,14 @@ check-programs: build bin sysroot thunks
 	@$(if $(SYSROOT_GUESTS),QEMU_BUILD=$(QEMU_BUILD) programs/check.sh \
 		$(SYSROOT_GUESTS),echo "check-programs: no guest with a sysroot")
 
+# Whole systems: a Debian root filesystem per guest (kept in build/rootfs),
+# apt-get and dpkg inside it.  See programs/system.sh.
+check-system: bundle sysroot
+	@$(if $(SYSROOT_GUESTS),programs/system.sh $(SYSROOT_GUESTS),\
+		echo "check-system: no guest with a sysroot")
+
 check: versions check-series check-tcg check-noplugins check-examples \
-	check-thunks check-programs
+	check-thunks check-programs check-system
 	@echo "check: all passed"
 
 # Benchmarks: a table in build/bench/results.md and a chart beside it.
