@@ -157,7 +157,7 @@ check: versions check-series check-tcg check-noplugins check-examples \
 FASTPATH_PATCH := accel-tcg-pause-in-helper
 guest_list := $(subst $(space),$(comma),$(GUESTS:%=%-linux-user))
 
-bench: build bin thunks
+bench: build bin thunks bundle
 	@SRC=build/pristine tooling/build qemu-pristine \
 		--target-list=$(guest_list) --enable-plugins --disable-docs
 	@tooling/worktree qemu-nofast $(FASTPATH_PATCH)

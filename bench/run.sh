@@ -9,7 +9,7 @@
 # (where results.md and results.png go) and BASELINE (the commit whose
 # dlcall plugin, $OUT/libdlcall-baseline.so, is the "before");
 # bench/programs.sh, called at the end, takes PROG_JOBS, PROG_SIZE and
-# PROG_RUNS.
+# PROG_RUNS; bench/system.sh SYS_JOBS and SYS_RUNS.
 #
 # Configurations that are compared are run interleaved, one after the
 # other in each round, and a comparison is the median of the per-round
@@ -321,6 +321,14 @@ QEMU_BUILD=$QEMU_BUILD GUESTS=$GUESTS RUNS=$RUNS COUNT=$COUNT OUT=$OUT bench/thu
 # The fast path for filtered system calls has a section of its own.
 QEMU_BUILD=$QEMU_BUILD GUESTS=$GUESTS OUT=$OUT RUNS=$RUNS COUNT=$COUNT \
     PRISTINE=$PRISTINE bench/fastpath.sh >>"$OUT/results.md"
+
+# Whole workloads in root filesystems (bench/system.sh: about half an
+# hour a round), where the machine allows it.
+if [ "$(id -u)" = 0 ]; then
+    OUT=$OUT bench/system.sh >>"$OUT/results.md"
+else
+    echo "bench: system.sh left out: it needs root" >&2
+fi
 
 cat "$OUT/results.md"
 echo

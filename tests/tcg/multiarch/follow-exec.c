@@ -5,7 +5,7 @@
  *
  * Run with "-follow-exec -r 9.9.9-follow-exec": a program that reports
  * that uname release was emulated by a QEMU with the same settings.
- * Each case runs a child that reports its argv, AT_EXECFN,
+ * Each case runs a child that reports its argv, AT_EXECFN, task name,
  * /proc/self/exe, uname release and environment on a pipe, and compares
  * the report with what Linux gives a program executed that way.
  *
@@ -49,21 +49,28 @@ static void fail(const char *fmt, ...)
 /* The child's side: what it was given, on standard output. */
 static int report(int argc, char **argv)
 {
-    char exe[PATH_MAX];
+    char exe[PATH_MAX], comm[64] = "";
     struct utsname u;
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     const char *execfn = (const char *)getauxval(AT_EXECFN);
+    FILE *f = fopen("/proc/self/comm", "r");
     char **e;
     int i;
 
     exe[n < 0 ? 0 : n] = 0;
+    if (f) {
+        if (fgets(comm, sizeof(comm), f)) {
+            comm[strcspn(comm, "\n")] = 0;
+        }
+        fclose(f);
+    }
     uname(&u);
     printf("argv=");
     for (i = 0; i < argc; i++) {
         printf("%s%s", i ? "|" : "", argv[i]);
     }
-    printf("\nexecfn=%s\nexe=%s\nrelease=%s\nenv=", execfn ? execfn : "",
-           exe, u.release);
+    printf("\nexecfn=%s\ncomm=%s\nexe=%s\nrelease=%s\nenv=",
+           execfn ? execfn : "", comm, exe, u.release);
     for (e = environ; *e; e++) {
         printf("%s%s", e == environ ? "" : "|", *e);
     }
@@ -122,9 +129,12 @@ static char *expect_report(const char *argv, const char *execfn,
                            const char *env)
 {
     static char buf[8192];
+    const char *base = strrchr(execfn, '/') ? strrchr(execfn, '/') + 1
+                                            : execfn;
 
-    snprintf(buf, sizeof(buf), "argv=%s\nexecfn=%s\nexe=%s\nrelease=%s\n"
-             "env=%s\n", argv, execfn, self, MARK, env);
+    /* The task is named after the file, as the kernel names it. */
+    snprintf(buf, sizeof(buf), "argv=%s\nexecfn=%s\ncomm=%.15s\nexe=%s\n"
+             "release=%s\nenv=%s\n", argv, execfn, base, self, MARK, env);
     return buf;
 }
 
@@ -205,6 +215,16 @@ static void exec_fd(const void *arg)
 
     if (fd >= 0 && dup2(fd, 9) == 9) {
         fexecve(9, argv, child_env);
+    }
+}
+
+static void exec_at(const void *arg)
+{
+    char *argv[] = { "at", "report", NULL };
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+    if (fd >= 0 && dup2(fd, 8) == 8) {
+        syscall(SYS_execveat, 8, arg, argv, child_env, 0);
     }
 }
 
@@ -311,6 +331,9 @@ int main(int argc, char **argv)
                  expect_report("looked-up|report", path, CHILD_ENV));
     check_report("fexecve", exec_fd, self,
                  expect_report("by-fd|report|extra", "/dev/fd/9", CHILD_ENV));
+    snprintf(path, sizeof(path), "/dev/fd/8/%s", base);
+    check_report("execveat relative to a directory", exec_at, base,
+                 expect_report("at|report", path, CHILD_ENV));
 
     /* "#!" scripts whose interpreter is a guest program, nested too. */
     snprintf(path, sizeof(path), "%s/script", tmp);
