@@ -35,8 +35,8 @@ THUNKS = $(MAKE) -f thunks/Makefile QEMU_BUILD=$(QEMU_BUILD) GUESTS="$(GUESTS)" 
 
 .PHONY: all demo deps fetch prepare build build-noplugins sysroot bin \
 	check check-tcg check-noplugins check-series check-each check-examples \
-	check-programs check-system check-thunks thunks versions drift bench refresh series \
-	install bundle clean
+	check-programs check-system check-thunks thunks versions drift bench \
+	refresh series install bundle clean
 
 # The steps share build/; each sub-make runs its own jobs in parallel.
 .NOTPARALLEL:

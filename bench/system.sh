@@ -80,17 +80,17 @@ timed() {
     name=$1
     shift
     log=$RAW/$name.log
-    if [ "$3" = thunks ]; then
-        perf record -q -F 199 -a -o "$RAW/$name.perf" -- sleep 100000 \
-            2>/dev/null &
+    if [ "$2" = thunks ]; then
+        perf record -q -F 199 -a -o "$RAW/$name.perf" 2>/dev/null &
         perf_pid=$!
         sleep 1
     fi
     t0=$(date +%s%N)
     inside "$@" >"$log" 2>&1 || { tail -n 20 "$log" >&2; echo "FAIL: $name" >&2; exit 1; }
     t1=$(date +%s%N)
-    if [ "$3" = thunks ]; then
-        kill -INT "$perf_pid"
+    if [ "$2" = thunks ]; then
+        # (SIGINT is ignored by a background job of a script.)
+        kill -TERM "$perf_pid"
         wait "$perf_pid" || true
     fi
     put "$name" "$(awk -v n=$(( (t1 - t0) / 1000000 )) 'BEGIN { printf "%.1f", n / 1000 }')"
@@ -103,19 +103,30 @@ fresh() {
     cp -a "$WORK/$1.tmpl" "$root"
 }
 
-# split NAME: where the time of a thunk run went, from its perf samples
+# split NAME: where the busy time of a thunk run went, from its perf
+# samples (idle left out): programs with at least 2 %, then the kind of
+# code: translated guest code (no symbols), QEMU itself (translation,
+# helpers, system call emulation), host libraries (the drop-ins' host
+# calls, and the C library for QEMU too), the kernel.
 split() {
-    perf report -q -i "$RAW/$1.perf" --sort comm --stdio 2>/dev/null |
-        awk '$1 + 0 >= 2 { printf "%s %s, ", $2, $1 }' | sed 's/, $//'
-    printf '; '
-    perf report -q -i "$RAW/$1.perf" --sort dso --stdio 2>/dev/null |
-        awk '
-        { p = $1 + 0; d = $2 }
-        d ~ /unknown|perf-[0-9]+\.map|JIT/ { code += p; next }
-        d ~ /^qemu-/ { qemu += p; next }
-        d ~ /kernel/ { kern += p; next }
-        { host += p }
-        END { printf "translated guest code %.0f%%, QEMU %.0f%%, host libraries %.0f%%, kernel %.0f%%", code, qemu, host, kern }'
+    perf report -q -i "$RAW/$1.perf" --sort comm,dso --stdio 2>/dev/null |
+        awk '$2 != "swapper" && NF >= 3 {
+            p = $1 + 0; c = $2; d = $NF; total += p; by[c] += p
+            if (d ~ /unknown|perf-[0-9]+\.map|JIT/) code += p
+            else if (d ~ /^qemu-/) qemu += p
+            else if (d ~ /kernel/) kern += p
+            else host += p
+        }
+        END {
+            if (!total) { print "no samples"; exit }
+            n = 0
+            for (c in by) if (by[c] * 100 / total >= 2) list[n++] = c
+            for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
+                if (by[list[j]] > by[list[i]]) { t = list[i]; list[i] = list[j]; list[j] = t }
+            for (i = 0; i < n; i++) printf "%s %.0f%%, ", list[i], by[list[i]] * 100 / total
+            printf "; translated guest code %.0f%%, QEMU %.0f%%, host libraries %.0f%%, kernel %.0f%%",
+                code * 100 / total, qemu * 100 / total, host * 100 / total, kern * 100 / total
+        }' | sed 's/, ;/;/'
 }
 
 mkdir -p "$WORK"
@@ -132,50 +143,65 @@ if [ ! -f "$TREE" ]; then
     mv "$TREE.tmp" "$TREE"
 fi
 
+# installed GUEST MODE: $root is a copy of GUEST's template with the
+# packages installed (untimed unless "stage2" is a job: then its time is
+# recorded, as the run of that mode); the last installed one is kept.
+installed() {
+    fresh "$1"
+    debs=$(cd "$root" && ls var/cache/apt/archives/*.deb | sed 's|^|/|')
+    # shellcheck disable=SC2086
+    case " $SYS_JOBS " in
+    *" stage2 "*) timed "stage2-$1-$2" "$1" "$2" "$root" \
+        dpkg --install --force-depends $debs ;;
+    *) inside "$1" "$2" "$root" dpkg --install --force-depends $debs \
+        >/dev/null 2>&1 ;;
+    esac
+    rm -rf "$WORK/$1.inst"
+    mv "$root" "$WORK/$1.inst"
+}
+
 for r in $(seq "$SYS_RUNS"); do
-    for j in $SYS_JOBS; do
-        for g in x86_64 $GUESTS; do
-            modes="emulated thunks"
-            [ "$g" != x86_64 ] || modes=native
-            for m in $modes; do
-                echo "bench: round $r: $j on $g, $m" >&2
-                fresh "$g"
-                debs=$(cd "$root" && ls var/cache/apt/archives/*.deb | sed 's|^|/|')
+    for g in x86_64 $GUESTS; do
+        modes="emulated thunks"
+        [ "$g" != x86_64 ] || modes=native
+        for m in $modes; do
+            echo "bench: round $r: $g, $m: stage2" >&2
+            installed "$g" "$m"
+        done
+        for m in $modes; do
+            for j in $SYS_JOBS; do
+                [ "$j" != stage2 ] || continue
+                echo "bench: round $r: $g, $m: $j" >&2
+                root=$WORK/$g.run
+                rm -rf "$root"
+                cp -a "$WORK/$g.inst" "$root"
                 case $j in
-                stage2)
+                apt)
+                    local=$root/srv/local
+                    mkdir -p "$local"
+                    for p in $APT_SET libexpat1 libbz2-1.0; do
+                        cp "$BUILD"/apt/$g/cache/archives/${p}_*.deb "$local/" 2>/dev/null ||
+                            (cd "$local" && apt-get -q download "$p" >/dev/null 2>&1)
+                    done
+                    (cd "$local" && dpkg-scanpackages --multiversion . 2>/dev/null >Packages)
+                    echo "deb [trusted=yes] file:/srv/local ./" >"$local/sources.list"
+                    o="-o Dir::Etc::SourceList=/srv/local/sources.list -o Dir::Etc::SourceParts=-"
                     # shellcheck disable=SC2086
+                    inside "$g" "$m" "$root" apt-get $o -q update >/dev/null 2>&1
+                    # shellcheck disable=SC2086
+                    timed "$j-$g-$m" "$g" "$m" "$root" apt-get $o -q -y \
+                        --no-install-recommends install $APT_SET ;;
+                tar-xJ)
+                    cp "$TREE" "$root/root/tree.tar.xz"
                     timed "$j-$g-$m" "$g" "$m" "$root" \
-                        dpkg --install --force-depends $debs ;;
-                apt | tar-xJ)
-                    # The packages installed first, untimed.
-                    # shellcheck disable=SC2086
-                    inside "$g" "$m" "$root" dpkg --install --force-depends \
-                        $debs >/dev/null 2>&1
-                    if [ "$j" = apt ]; then
-                        local=$root/srv/local
-                        mkdir -p "$local"
-                        for p in $APT_SET libexpat1 libbz2-1.0; do
-                            cp "$BUILD"/apt/$g/cache/archives/${p}_*.deb "$local/" 2>/dev/null ||
-                                (cd "$local" && apt-get -q download "$p:$(dpkg --print-architecture)" >/dev/null 2>&1)
-                        done
-                        (cd "$local" && dpkg-scanpackages --multiversion . 2>/dev/null >Packages)
-                        echo "deb [trusted=yes] file:/srv/local ./" >"$local/sources.list"
-                        o="-o Dir::Etc::SourceList=/srv/local/sources.list -o Dir::Etc::SourceParts=-"
-                        inside "$g" "$m" "$root" apt-get $o -q update >/dev/null 2>&1
-                        # shellcheck disable=SC2086
-                        timed "$j-$g-$m" "$g" "$m" "$root" apt-get $o -q -y \
-                            --no-install-recommends install $APT_SET
-                    else
-                        cp "$TREE" "$root/root/tree.tar.xz"
-                        timed "$j-$g-$m" "$g" "$m" "$root" \
-                            tar -C /root -xJf /root/tree.tar.xz
-                    fi ;;
+                        tar -C /root -xJf /root/tree.tar.xz ;;
+                *) echo "system.sh: no job $j" >&2; exit 1 ;;
                 esac
             done
         done
     done
 done
-rm -rf "$WORK"/*.run
+rm -rf "$WORK"/*.run "$WORK"/*.inst
 
 cat <<EOF
 

@@ -62,6 +62,10 @@ for g; do
         "$root/var/lib/dpkg/status")
     [ -z "$bad" ] || fail "not installed: $bad"
     grep -q '^root:' "$root/etc/passwd" || fail "base-passwd's postinst made no /etc/passwd"
+    # The versions this run used, for reading a failure against them.
+    awk '/^Package:/ { p = $2 } /^Version:/ { print p, $2 }' \
+        "$root/var/lib/dpkg/status" | sort >"$root.packages"
+    echo "          $g: $(wc -l <"$root.packages") packages installed, $(grep -E '^(dpkg|apt|libc6) ' "$root.packages" | tr '\n' ' ')(all in build/rootfs/$g.packages)"
 
     name="apt-get install"
     echo "  TEST    $g apt-get install from a local archive, the programs at work"
