@@ -111,7 +111,9 @@ fresh() {
 split() {
     perf report -q -i "$RAW/$1.perf" --sort comm,dso --stdio 2>/dev/null |
         awk '$2 != "swapper" && NF >= 3 {
-            p = $1 + 0; c = $2; d = $NF; total += p; by[c] += p
+            p = $1 + 0; c = $2; d = $3
+            for (i = 4; i <= NF; i++) d = d " " $i
+            total += p; by[c] += p
             if (d ~ /unknown|perf-[0-9]+\.map|JIT/) code += p
             else if (d ~ /^qemu-/) qemu += p
             else if (d ~ /kernel/) kern += p
