@@ -33,7 +33,11 @@ static void fault_handler(int sig)
     siglongjmp(fault_jmp, 1);
 }
 
-/* Small position-independent leaf functions, copied into a page. */
+/*
+ * Small leaf functions, copied into a page: position-independent when
+ * built without PIC (Makefile.target), which would make i386 call
+ * __x86.get_pc_thunk.
+ */
 static __attribute__((noinline, aligned(64))) int return_one(void)
 {
     return 1;
@@ -70,10 +74,17 @@ static int call_expecting(int_fn fn, int want)
     return fault_signal;
 }
 
-static void set_code(void *page, int_fn fn)
+/*
+ * Copy @fn to @page; return the pointer to call it there.  Bit 0 of a
+ * function pointer selects Thumb on arm; it is 0 elsewhere.
+ */
+static int_fn set_code(void *page, int_fn fn)
 {
-    memcpy(page, (void *)(uintptr_t)fn, 64);
+    uintptr_t addr = (uintptr_t)fn;
+
+    memcpy(page, (void *)(addr & ~(uintptr_t)1), 64);
     __builtin___clear_cache(page, (char *)page + 64);
+    return (int_fn)((uintptr_t)page | (addr & 1));
 }
 
 static void test_rewritten_code(void)
@@ -81,12 +92,12 @@ static void test_rewritten_code(void)
     size_t size = MAP_SIZE;
     void *page = mmap(NULL, size, PROT_READ | PROT_WRITE | PROT_EXEC,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    int_fn fn = (int_fn)(uintptr_t)page;
+    int_fn fn;
 
     assert(page != MAP_FAILED);
-    set_code(page, return_one);
+    fn = set_code(page, return_one);
     assert(call_expecting(fn, 1) == 0);
-    set_code(page, return_two);
+    fn = set_code(page, return_two);
     assert(call_expecting(fn, 2) == 0);
 
     /* Without PROT_EXEC the same call faults, and works again after. */
