@@ -265,6 +265,40 @@ static void test_mismatched_returns(void)
     }
 }
 
+/*
+ * gdbstub/indirect-branch.py stops at the SIGTRAP raised after indirect
+ * calls have put counted() in the jump cache, sets a breakpoint on
+ * counted() and expects the next call to stop there, with calls == WARM.
+ * Without gdb, the handler ignores the signal.
+ */
+#define WARM 10000
+static int calls;
+
+static __attribute__((noinline)) int counted(void)
+{
+    return ++calls;
+}
+
+static void ignore(int sig)
+{
+}
+
+static void test_cached_target(void)
+{
+    struct sigaction sa = { .sa_handler = ignore };
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTRAP, &sa, NULL);
+    for (int i = 0; i < WARM; i++) {
+        call(counted);
+    }
+    raise(SIGTRAP);
+    for (int i = 0; i < 10; i++) {
+        call(counted);
+    }
+    assert(calls == WARM + 10);
+}
+
 int main(void)
 {
     struct sigaction sa = { .sa_handler = fault_handler };
@@ -273,6 +307,7 @@ int main(void)
     sigaction(SIGSEGV, &sa, NULL);
     sigaction(SIGILL, &sa, NULL);
 
+    test_cached_target();
     test_rewritten_code();
     test_dispatch_with_signals();
     test_mismatched_returns();
