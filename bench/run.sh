@@ -9,7 +9,8 @@
 # (where results.md and results.png go) and BASELINE (the commit whose
 # dlcall plugin, $OUT/libdlcall-baseline.so, is the "before");
 # bench/programs.sh, called at the end, takes PROG_JOBS, PROG_SIZE and
-# PROG_RUNS; bench/system.sh SYS_JOBS and SYS_RUNS.
+# PROG_RUNS; bench/system.sh SYS_JOBS and SYS_RUNS; bench/branches.sh
+# BR_RUNS.
 #
 # Configurations that are compared are run interleaved, one after the
 # other in each round, and a comparison is the median of the per-round
@@ -321,6 +322,11 @@ QEMU_BUILD=$QEMU_BUILD GUESTS=$GUESTS RUNS=$RUNS COUNT=$COUNT OUT=$OUT bench/thu
 # The fast path for filtered system calls has a section of its own.
 QEMU_BUILD=$QEMU_BUILD GUESTS=$GUESTS OUT=$OUT RUNS=$RUNS COUNT=$COUNT \
     PRISTINE=$PRISTINE bench/fastpath.sh >>"$OUT/results.md"
+
+# Emulated programs against QEMU as released: the indirect-branch
+# patches.
+QEMU_BUILD=$QEMU_BUILD PRISTINE=$PRISTINE GUESTS=$GUESTS OUT=$OUT \
+    bench/branches.sh >>"$OUT/results.md"
 
 # Whole workloads in root filesystems (bench/system.sh: about half an
 # hour a round), where the machine allows it.

@@ -1,0 +1,180 @@
+#!/bin/sh
+# Emulated programs, which spend their time in indirect branches
+# (interpreters, compilers): QEMU as released against QEMU with the
+# series (series patches 27-30 find the next block of an indirect
+# branch from translated code).  Everything runs emulated, without
+# plugins or thunks: Debian's programs from the guest's sysroot, the
+# host's own for the x86_64 guest.  Then the share of the lookup work
+# in a perf profile of the python3 loop, under each QEMU.
+#
+# Prints a Markdown section on stdout (run.sh appends it to
+# results.md), progress on stderr.  Settings from the environment:
+#   QEMU_BUILD  the QEMU with the series (build/qemu-build)
+#   PRISTINE    QEMU as released, built from the same source
+#   GUESTS      guests (x86_64 aarch64 riscv64)
+#   BR_RUNS     rounds (default 3)
+#   OUT         where the raw figures go (build/bench)
+
+set -eu
+
+: "${QEMU_BUILD:=build/qemu-build}" "${PRISTINE:=build/qemu-pristine}"
+: "${GUESTS:=x86_64 aarch64 riscv64}" "${BR_RUNS:=3}" "${OUT:=build/bench}"
+TOP=$(pwd)
+RAW=$TOP/$OUT/branches-raw
+WORK=$TOP/$OUT/branches-work
+. bench/lib.sh
+
+rm -rf "$RAW" "$WORK"
+mkdir -p "$RAW" "$WORK"
+
+# The inputs, the same for every guest.
+cat >"$WORK/calls.py" <<'EOF'
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def step(self, k):
+        self.n += k
+        return self.n
+
+
+def main():
+    c = Counter()
+    s = 0
+    for i in range(2000000):
+        s ^= c.step(i & 7)
+    print(s)
+
+
+main()
+EOF
+cat >"$WORK/words.pl" <<'EOF'
+my %count;
+my $seed = 1;
+for my $i (1 .. 300000) {
+    $seed = ($seed * 1103515245 + 12345) % 2147483648;
+    my $line = sprintf("w%x-%d q%03d", $seed >> 20, $i % 97, $seed % 1000);
+    for my $w ($line =~ /([a-z]+[0-9a-f]+)/g) {
+        $count{$w}++;
+    }
+}
+my @top = (sort { $count{$b} <=> $count{$a} || $a cmp $b } keys %count)[0 .. 4];
+print join(" ", map { "$_=$count{$_}" } @top), "\n";
+EOF
+seq 1 1500000 >"$WORK/numbers"
+
+# run GUEST NAME: the job's command line for GUEST, without the QEMU
+cmdline() {
+    g=$1
+    if [ "$g" = x86_64 ]; then
+        root=
+    else
+        root=$TOP/build/sysroot/$g
+    fi
+    case $2 in
+    python-calls) echo "$root/usr/bin/python3 $WORK/calls.py" ;;
+    compileall) echo "$root/usr/bin/python3 -m compileall -q -f $WORK/tree-$g" ;;
+    perl-words) echo "$root/usr/bin/perl $WORK/words.pl" ;;
+    dash-loop) echo "$root/bin/dash -c 'i=0; while [ \$i -lt 300000 ]; do i=\$((i + 1)); done'" ;;
+    xz-6) echo "$root/usr/bin/xz -6 -T1 -c $WORK/numbers" ;;
+    esac
+}
+JOBS="python-calls compileall perl-words dash-loop xz-6"
+
+# The tree compileall compiles: the guest's own email and json packages.
+for g in $GUESTS; do
+    if [ "$g" = x86_64 ]; then
+        lib=$(ls -d /usr/lib/python3.[0-9]* | head -n 1)
+    else
+        lib=$(ls -d "$TOP/build/sysroot/$g/usr/lib/python3."[0-9]* | head -n 1)
+    fi
+    mkdir -p "$WORK/tree-$g"
+    cp -r "$lib/email" "$lib/json" "$WORK/tree-$g/"
+done
+
+# seconds QEMU GUEST JOB: run the job once, print its wall time
+seconds() {
+    q=$1 g=$2
+    if [ "$g" = x86_64 ]; then
+        set -- "$q"
+    else
+        set -- "$q" -L "$TOP/build/sysroot/$g"
+    fi
+    cmd=$(cmdline "$g" "$3")
+    start=$(date +%s.%N)
+    eval "$*" "$cmd" >/dev/null
+    end=$(date +%s.%N)
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+echo "bench: emulated programs, QEMU as released and with the series, $BR_RUNS rounds" >&2
+for r in $(seq "$BR_RUNS"); do
+    for g in $GUESTS; do
+        for j in $JOBS; do
+            before=$(seconds "$PRISTINE/qemu-$g" "$g" "$j")
+            after=$(seconds "$QEMU_BUILD/qemu-$g" "$g" "$j")
+            put "$g-$j-released" "$before"
+            put "$g-$j-series" "$after"
+            put "$g-$j-speedup" "$(ratio "$before" "$after")"
+        done
+        printf '.' >&2
+    done
+done
+echo >&2
+
+# The lookup work's share of a profile: the helper, the hash table, the
+# TB state and cflags, the guarded-page checks.
+LOOKUP='helper_lookup_tb_ptr|tb_htable_lookup|qht_lookup_custom|tb_lookup_cmp|_get_tb_cpu_state|curr_cflags|helper_guarded_page|page_get_flags|interval_tree_iter|cpu_get_fcfien|cpu_get_bcfien|riscv_pm_get_pmm'
+share() {
+    perf record -q -o "$WORK/perf.data" "$@" >/dev/null 2>&1 || return 0
+    perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2>/dev/null |
+        awk -v re="$LOOKUP" '$1 ~ /%$/ && $NF ~ re { s += $1 } END { printf "%.1f\n", s }'
+}
+if command -v perf >/dev/null; then
+    echo "bench: perf profiles of python-calls" >&2
+    for g in $GUESTS; do
+        for v in released series; do
+            q=$QEMU_BUILD/qemu-$g
+            [ "$v" = released ] && q=$PRISTINE/qemu-$g
+            if [ "$g" = x86_64 ]; then
+                set -- "$q"
+            else
+                set -- "$q" -L "$TOP/build/sysroot/$g"
+            fi
+            put "$g-lookup-$v" "$(share "$@" $(cmdline "$g" python-calls))"
+        done
+    done
+fi
+
+echo "## Emulated programs: QEMU as released and with the series (s)"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+echo "- released: \`$PRISTINE\` ($("$PRISTINE/qemu-x86_64" --version | head -n 1), no patches); series: \`$QEMU_BUILD\`"
+echo "- command: \`bench/branches.sh\` (BR_RUNS=$BR_RUNS), part of \`make bench\`"
+echo "- no plugin, no thunks: plain emulation of Debian's programs (x86_64: the host's own)"
+echo
+echo "| guest | job | released | series | released / series |"
+echo "|---|---|---|---|---|"
+for g in $GUESTS; do
+    for j in $JOBS; do
+        echo "| $g | $j | $(med "$g-$j-released" %.2f) | $(med "$g-$j-series" %.2f) | $(med "$g-$j-speedup" %.2f) |"
+    done
+done
+echo
+echo "Jobs: python-calls, a method-call loop of 2M calls; compileall,"
+echo "\`python3 -m compileall -f\` of a copy of the guest's email and json"
+echo "packages; perl-words, a regex and hash script; dash-loop, 300000"
+echo "iterations of a shell loop; xz-6, \`xz -6 -T1\` of \`seq 1 1500000\`."
+echo "Left out: \`gcc -O2 -c\` (Debian's cc1 is not in the sysroot)."
+if ls "$RAW"/*-lookup-series >/dev/null 2>&1; then
+    echo
+    echo "Share of lookup work in a perf profile of python-calls (%): the"
+    echo "symbols matching \`$LOOKUP\`."
+    echo
+    echo "| guest | released | series |"
+    echo "|---|---|---|"
+    for g in $GUESTS; do
+        echo "| $g | $(cat "$RAW/$g-lookup-released") | $(cat "$RAW/$g-lookup-series") |"
+    done
+fi
+echo
