@@ -81,7 +81,8 @@ cmdline() {
 }
 JOBS="python-calls compileall perl-words dash-loop xz-6"
 
-# The tree compileall compiles: the guest's own email and json packages.
+# The tree compileall compiles: the guest's own email, logging and
+# urllib packages (in python3-minimal).
 for g in $GUESTS; do
     if [ "$g" = x86_64 ]; then
         lib=$(ls -d /usr/lib/python3.[0-9]* | head -n 1)
@@ -89,18 +90,18 @@ for g in $GUESTS; do
         lib=$(ls -d "$TOP/build/sysroot/$g/usr/lib/python3."[0-9]* | head -n 1)
     fi
     mkdir -p "$WORK/tree-$g"
-    cp -r "$lib/email" "$lib/json" "$WORK/tree-$g/"
+    cp -r "$lib/email" "$lib/logging" "$lib/urllib" "$WORK/tree-$g/"
 done
 
 # seconds QEMU GUEST JOB: run the job once, print its wall time
 seconds() {
     q=$1 g=$2
+    cmd=$(cmdline "$g" "$3")
     if [ "$g" = x86_64 ]; then
         set -- "$q"
     else
         set -- "$q" -L "$TOP/build/sysroot/$g"
     fi
-    cmd=$(cmdline "$g" "$3")
     start=$(date +%s.%N)
     eval "$*" "$cmd" >/dev/null
     end=$(date +%s.%N)
@@ -162,8 +163,8 @@ for g in $GUESTS; do
 done
 echo
 echo "Jobs: python-calls, a method-call loop of 2M calls; compileall,"
-echo "\`python3 -m compileall -f\` of a copy of the guest's email and json"
-echo "packages; perl-words, a regex and hash script; dash-loop, 300000"
+echo "\`python3 -m compileall -f\` of a copy of the guest's email, logging and"
+echo "urllib packages; perl-words, a regex and hash script; dash-loop, 300000"
 echo "iterations of a shell loop; xz-6, \`xz -6 -T1\` of \`seq 1 1500000\`."
 echo "Left out: \`gcc -O2 -c\` (Debian's cc1 is not in the sysroot)."
 if ls "$RAW"/*-lookup-series >/dev/null 2>&1; then
