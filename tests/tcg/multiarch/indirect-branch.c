@@ -25,12 +25,10 @@
 #define MAP_SIZE 65536  /* a multiple of any page size */
 
 static sigjmp_buf fault_jmp;
-static volatile sig_atomic_t fault_signal;
 
 static void fault_handler(int sig)
 {
-    fault_signal = sig;
-    siglongjmp(fault_jmp, 1);
+    siglongjmp(fault_jmp, sig);
 }
 
 /*
@@ -53,25 +51,29 @@ typedef int (*int_fn)(void);
 /* Call @fn through a pointer the compiler cannot see through. */
 static int call(int_fn fn)
 {
-    /* Hide @fn from the compiler: a real indirect call. */
     __asm__ volatile("" : "+r"(fn));
     return fn();
 }
 
-/* Call @fn until it returns other than @want; return the signal, or 0. */
+/*
+ * Call @fn ROUNDS times, failing the test if it returns other than
+ * @want; return the signal a call raised, or 0.
+ */
 static int call_expecting(int_fn fn, int want)
 {
-    fault_signal = 0;
-    if (sigsetjmp(fault_jmp, 1) == 0) {
-        for (int i = 0; i < ROUNDS; i++) {
-            int got = call(fn);
-            if (got != want) {
-                fprintf(stderr, "call %d returned %d, not %d\n", i, got, want);
-                exit(EXIT_FAILURE);
-            }
+    int sig = sigsetjmp(fault_jmp, 1);
+
+    if (sig) {
+        return sig;
+    }
+    for (int i = 0; i < ROUNDS; i++) {
+        int got = call(fn);
+        if (got != want) {
+            fprintf(stderr, "call %d returned %d, not %d\n", i, got, want);
+            exit(EXIT_FAILURE);
         }
     }
-    return fault_signal;
+    return 0;
 }
 
 /*
