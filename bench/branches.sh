@@ -63,47 +63,39 @@ print join(" ", map { "$_=$count{$_}" } @top), "\n";
 EOF
 seq 1 1500000 >"$WORK/numbers"
 
-# run GUEST NAME: the job's command line for GUEST, without the QEMU
-cmdline() {
-    g=$1
-    if [ "$g" = x86_64 ]; then
-        root=
-    else
-        root=$TOP/build/sysroot/$g
-    fi
-    case $2 in
-    python-calls) echo "$root/usr/bin/python3 $WORK/calls.py" ;;
-    compileall) echo "$root/usr/bin/python3 -m compileall -q -f $WORK/tree-$g" ;;
-    perl-words) echo "$root/usr/bin/perl $WORK/words.pl" ;;
-    dash-loop) echo "$root/bin/dash -c 'i=0; while [ \$i -lt 300000 ]; do i=\$((i + 1)); done'" ;;
-    xz-6) echo "$root/usr/bin/xz -6 -T1 -c $WORK/numbers" ;;
+# root GUEST: where GUEST's programs are: its sysroot, or the host's
+# own (empty) for the x86_64 guest
+root() {
+    [ "$1" = x86_64 ] || echo "$TOP/build/sysroot/$1"
+}
+
+# emulated QEMU GUEST JOB: the command line that runs JOB under QEMU
+emulated() {
+    sys=$(root "$2")
+    case $3 in
+    python-calls) cmd="$sys/usr/bin/python3 $WORK/calls.py" ;;
+    compileall) cmd="$sys/usr/bin/python3 -m compileall -q -f $WORK/tree-$2" ;;
+    perl-words) cmd="$sys/usr/bin/perl $WORK/words.pl" ;;
+    dash-loop) cmd="$sys/bin/dash -c 'i=0; while [ \$i -lt 300000 ]; do i=\$((i + 1)); done'" ;;
+    xz-6) cmd="$sys/usr/bin/xz -6 -T1 -c $WORK/numbers" ;;
     esac
+    echo "$1${sys:+ -L $sys} $cmd"
 }
 JOBS="python-calls compileall perl-words dash-loop xz-6"
 
 # The tree compileall compiles: the guest's own email, logging and
 # urllib packages (in python3-minimal).
 for g in $GUESTS; do
-    if [ "$g" = x86_64 ]; then
-        lib=$(ls -d /usr/lib/python3.[0-9]* | head -n 1)
-    else
-        lib=$(ls -d "$TOP/build/sysroot/$g/usr/lib/python3."[0-9]* | head -n 1)
-    fi
+    lib=$(ls -d "$(root "$g")/usr/lib/python3."[0-9]* | head -n 1)
     mkdir -p "$WORK/tree-$g"
     cp -r "$lib/email" "$lib/logging" "$lib/urllib" "$WORK/tree-$g/"
 done
 
 # seconds QEMU GUEST JOB: run the job once, print its wall time
 seconds() {
-    q=$1 g=$2
-    cmd=$(cmdline "$g" "$3")
-    if [ "$g" = x86_64 ]; then
-        set -- "$q"
-    else
-        set -- "$q" -L "$TOP/build/sysroot/$g"
-    fi
+    line=$(emulated "$@")
     start=$(date +%s.%N)
-    eval "$*" "$cmd" >/dev/null
+    eval "$line" >/dev/null
     end=$(date +%s.%N)
     awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
 }
@@ -126,8 +118,10 @@ echo >&2
 # The lookup work's share of a profile: the helper, the hash table, the
 # TB state and cflags, the guarded-page checks.
 LOOKUP='helper_lookup_tb_ptr|tb_htable_lookup|qht_lookup_custom|tb_lookup_cmp|_get_tb_cpu_state|curr_cflags|helper_guarded_page|page_get_flags|interval_tree_iter|cpu_get_fcfien|cpu_get_bcfien|riscv_pm_get_pmm'
+# share QEMU GUEST: the lookup work's share of python-calls' profile
 share() {
-    perf record -q -o "$WORK/perf.data" "$@" >/dev/null 2>&1 || return 0
+    eval "perf record -q -o $WORK/perf.data $(emulated "$1" "$2" python-calls)" \
+        >/dev/null 2>&1 || return 0
     perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2>/dev/null |
         awk -v re="$LOOKUP" '$1 ~ /%$/ && $NF ~ re { s += $1 } END { printf "%.1f\n", s }'
 }
@@ -137,12 +131,7 @@ if command -v perf >/dev/null; then
         for v in released series; do
             q=$QEMU_BUILD/qemu-$g
             [ "$v" = released ] && q=$PRISTINE/qemu-$g
-            if [ "$g" = x86_64 ]; then
-                set -- "$q"
-            else
-                set -- "$q" -L "$TOP/build/sysroot/$g"
-            fi
-            put "$g-lookup-$v" "$(share "$@" $(cmdline "$g" python-calls))"
+            put "$g-lookup-$v" "$(share "$q" "$g")"
         done
     done
 fi
