@@ -36,8 +36,12 @@
  *   the call parks there, so that the guest gets the signal when
  *   INVOKE_PROC returns, at once rather than when the call ends, and
  *   then resumes it.  Code of other libraries (libc, which may hold its
- *   own locks) is not interrupted: the signal then waits until the call
- *   leaves it, calls back or ends.
+ *   own locks) is not interrupted: if it was called from the library and
+ *   its return address is still where the call put it (memcpy and the
+ *   other leaf functions), the return is sent to a page nothing can run,
+ *   and the fault there parks the call as it comes back into the
+ *   library (x86_64 hosts); otherwise the signal waits until the call
+ *   calls back or ends.
  *
  * A call the guest abandons (longjmp out of a callback or of a signal
  * handler, pthread_exit or cancellation in one) stays parked until the
@@ -94,6 +98,7 @@ struct coro {
     char *stack;                /* its mapping, the guard page first */
     void *fault_pc, *fault_addr;
     unsigned faults;            /* the same fault, in a row */
+    uintptr_t resume_at;        /* the return address sent to resume_page */
 };
 
 /*
@@ -238,6 +243,7 @@ static void coro_release(struct coro *c)
     if (idle_count < CORO_IDLE) {
         c->next = idle;
         c->faults = 0;
+        c->resume_at = 0;
         idle = c;
         idle_count++;
     } else {
@@ -356,6 +362,13 @@ static struct {
     uintptr_t start, end;
 } text[MAX_TEXT];
 static unsigned text_count;
+/* Its segments that can be read. */
+static struct {
+    uintptr_t start, end;
+} readable[MAX_TEXT];
+static unsigned readable_count;
+/* A page nothing can run: see return_slot(). */
+static char *resume_page;
 
 static uintptr_t context_pc(const ucontext_t *uc)
 {
@@ -372,6 +385,15 @@ static uintptr_t context_sp(const ucontext_t *uc)
     return uc->uc_mcontext.gregs[REG_RSP];
 #else
     return uc->uc_mcontext.sp;
+#endif
+}
+
+static void set_context_pc(ucontext_t *uc, uintptr_t pc)
+{
+#if defined(__x86_64__)
+    uc->uc_mcontext.gregs[REG_RIP] = pc;
+#else
+    uc->uc_mcontext.pc = pc;
 #endif
 }
 
@@ -406,6 +428,82 @@ static int in_library(uintptr_t pc)
         }
     }
     return 0;
+}
+
+#if defined(__x86_64__)
+static int in_readable(uintptr_t p, size_t len)
+{
+    for (unsigned i = 0; i < readable_count; i++) {
+        if (p - readable[i].start < readable[i].end - readable[i].start &&
+            len <= readable[i].end - p) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The function a GOT slot of the library holds. */
+static uintptr_t got_entry(uintptr_t slot)
+{
+    return in_readable(slot, sizeof(uintptr_t)) ? *(uintptr_t *)slot : 0;
+}
+
+/*
+ * How far into a function of another library the pc of a signal may be
+ * for the return address on top of the stack to be taken for the one
+ * the library's call of that function pushed.
+ */
+#define CALLEE_REACH (64 * 1024)
+
+/* The function that the library's PLT entry at p jumps to, or 0. */
+static uintptr_t plt_target(uintptr_t p)
+{
+    const unsigned char *b = (const unsigned char *)p;
+
+    if (!in_library(p) || !in_readable(p, 11)) {
+        return 0;
+    }
+    if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa) {
+        b += 4;                         /* endbr64 */
+    }
+    if (b[0] == 0xf2) {
+        b++;                            /* bnd */
+    }
+    if (b[0] != 0xff || b[1] != 0x25) { /* jmp *slot(%rip) */
+        return 0;
+    }
+    return got_entry((uintptr_t)b + 6 + *(const int32_t *)(b + 2));
+}
+#endif
+
+/*
+ * The stack slot that holds the address where the function of another
+ * library interrupted in uc returns into the library, if the library
+ * called it and it has not pushed anything since (a leaf function such
+ * as memcpy, or one that has just begun): the word on top of the stack
+ * follows a call, through the library's PLT or GOT, of the function that
+ * the pc is in.  NULL if not sure.
+ */
+static uintptr_t *return_slot(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    uintptr_t *sp = (uintptr_t *)context_sp(uc);
+    uintptr_t ret = *sp, callee = 0;
+    const unsigned char *b = (const unsigned char *)ret;
+
+    if (!in_library(ret) || !in_readable(ret - 6, 6)) {
+        return NULL;
+    }
+    if (b[-5] == 0xe8) {                /* call rel32, to a PLT entry */
+        callee = plt_target(ret + *(const int32_t *)(b - 4));
+    } else if (b[-6] == 0xff && b[-5] == 0x15) {   /* call *slot(%rip) */
+        callee = got_entry(ret + *(const int32_t *)(b - 4));
+    }
+    return callee && context_pc(uc) - callee < CALLEE_REACH ? sp : NULL;
+#else
+    /* Not yet: the return address is in x30 there, maybe signed. */
+    return NULL;
+#endif
 }
 
 static int synchronous(int signo, const siginfo_t *info)
@@ -443,7 +541,12 @@ int dlcall_host_signal(int signo, siginfo_t *info, void *context)
     }
     q = c->req;
     pc = (void *)context_pc(uc);
-    if (synchronous(signo, info)) {
+    if (pc == resume_page && c->resume_at) {
+        /* Back from the function interrupted below: park here. */
+        set_context_pc(uc, c->resume_at);
+        c->resume_at = 0;
+        q->state = THUNK_INTERRUPTED;
+    } else if (synchronous(signo, info)) {
         if (pc == c->fault_pc && info->si_addr == c->fault_addr &&
             ++c->faults >= FAULT_REPEATS) {
             fprintf(stderr, "dlcall-thunks: %s: host code at %p faults on "
@@ -463,7 +566,15 @@ int dlcall_host_signal(int signo, siginfo_t *info, void *context)
     } else if (in_library((uintptr_t)pc)) {
         q->state = THUNK_INTERRUPTED;
     } else {
-        return 0;                       /* in libc, say: not safe to leave */
+        /* In libc, say: not safe to leave, but maybe as it returns. */
+        uintptr_t *slot = resume_page && !c->resume_at ? return_slot(uc)
+                                                       : NULL;
+
+        if (slot) {
+            c->resume_at = *slot;
+            *slot = (uintptr_t)resume_page;
+        }
+        return 0;
     }
     /* The guest runs with the mask it had before the signal... */
     pthread_sigmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
@@ -508,6 +619,12 @@ static int find_segments(struct dl_phdr_info *info, size_t size, void *arg)
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
 
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) &&
+            readable_count < MAX_TEXT) {
+            readable[readable_count].start = start;
+            readable[readable_count].end = start + ph->p_memsz;
+            readable_count++;
+        }
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
             text_count < MAX_TEXT) {
             text[text_count].start = start;
@@ -1212,6 +1329,11 @@ static int set_up(struct thunk_bind *b, struct link_map *map)
     pthread_atfork(prefork, postfork, postfork);
     if (map) {
         hook_threads(map);
+    }
+    resume_page = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (resume_page == MAP_FAILED) {
+        resume_page = NULL;
     }
     return 1;
 }

@@ -211,6 +211,7 @@ for g in $GUESTS; do
     contract pipe libz.so.1 calls
     contract sigterm libz.so.1 calls
     contract cancel libz.so.1 calls
+    contract memcpy libz.so.1 calls
     loader=$(cd "$SYSROOT/$g" 2>/dev/null && ls lib/ld-linux-*.so.1 || true)
     contract paths libz.so.1 calls ${loader:+"/$loader"}
     contract longjmp libz.so.1 callbacks

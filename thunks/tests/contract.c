@@ -20,6 +20,9 @@
  *   cancel    pthread_cancel ends a thread blocked in gzread
  *   sigint    the SIGINT handler runs during a long compress2, not after,
  *             and SIGTERM ends a process during one
+ *   memcpy    compress2 at level 0, which spends its time in libc's
+ *             memcpy, under a 1 ms timer: the first tick's handler runs
+ *             during the call
  *   paths     gzopen opens the guest's view: /proc/self/exe is the
  *             guest's program, a path only in QEMU's -L sysroot is found
  *   longjmp   inflateBack's input function leaves by longjmp a million
@@ -428,6 +431,57 @@ static void term_during_call(const unsigned char *in, uLong len)
            still_at_work(out, len) ? "during the call" : "after the call");
 }
 
+/* memcpy */
+
+static volatile sig_atomic_t first_tick = -1;
+
+/* Ticks before the call has written anything do not count. */
+static void tick(int sig, siginfo_t *info, void *uc)
+{
+    const unsigned char *out = sigint_out;
+
+    if (first_tick < 0 && out[0] != UNWRITTEN) {
+        first_tick = out[sigint_len - sigint_len / 4] == UNWRITTEN &&
+                     out[sigint_len - 1] == UNWRITTEN;
+    }
+}
+
+/*
+ * A signal that arrives in memcpy cannot run its handler there (it is
+ * libc's code, which may hold locks), but as memcpy returns into zlib.
+ * (One that arrives in malloc waits until the call ends: a first call
+ * leaves malloc with nothing to ask the kernel for in the second.)
+ */
+static void test_memcpy(void)
+{
+    uLong len = 64 << 20;
+    unsigned char *in = malloc(len);
+    uLongf out_len = compressBound(len);
+    unsigned char *out = malloc(out_len);
+    struct itimerval every = { { 0, 1000 }, { 0, 1000 } }, off = { 0 };
+
+    memset(in, 'x', len);
+    if (compress2(out, &out_len, in, 1, 0) != Z_OK) {
+        fail("compress2");
+    }
+    out_len = compressBound(len);
+    memset(out, UNWRITTEN, out_len);
+    sigint_out = out;
+    sigint_len = len;
+    on(SIGALRM, tick, SA_RESTART);
+    setitimer(ITIMER_REAL, &every, NULL);
+    if (compress2(out, &out_len, in, len, 0) != Z_OK) {
+        fail("compress2");
+    }
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("memcpy: the first tick's handler ran %s\n",
+           first_tick == 1 ? "during the call" :
+           first_tick == 0 ? "after the call" : "never");
+    if (first_tick != 1) {
+        exit(1);
+    }
+}
+
 static void test_sigint(void)
 {
     uLong len = 8 << 20;
@@ -829,6 +883,8 @@ int main(int argc, char **argv)
         test_cancel();
     } else if (!strcmp(what, "sigint")) {
         test_sigint();
+    } else if (!strcmp(what, "memcpy")) {
+        test_memcpy();
     } else if (!strcmp(what, "paths")) {
         test_paths(argc > 2 ? argv[2] : NULL);
     } else if (!strcmp(what, "longjmp")) {
@@ -845,7 +901,8 @@ int main(int argc, char **argv)
         test_closures();
     } else {
         fail("usage: contract gc|bus|report|pipe|sigterm|cancel|sigint|"
-             "paths [FILE]|longjmp|exit|fields|shadows|workers|closures");
+             "memcpy|paths [FILE]|longjmp|exit|fields|shadows|workers|"
+             "closures");
     }
     return 0;
 }
