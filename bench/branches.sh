@@ -63,6 +63,44 @@ print join(" ", map { "$_=$count{$_}" } @top), "\n";
 EOF
 seq 1 1500000 >"$WORK/numbers"
 
+# cc1 GUEST: Debian's cc1 for GUEST, the compiler proper of gcc -O2 -c
+# (the guest's cpp package and the libraries it depends on, unpacked
+# into $WORK/cc1-GUEST; the sysroot has the C library), followed by the
+# library path it needs; the host's own for x86_64.  Nothing if the archive cannot give it.
+cc1() {
+    if [ "$1" = x86_64 ]; then
+        f=$(ls /usr/lib/gcc/x86_64-linux-gnu/*/cc1 2>/dev/null | tail -n 1)
+        [ -n "$f" ] || return 0
+        dpkg-query -W -f '${Package} ${Version}' \
+            "$(dpkg -S "$f" | cut -d: -f1)" >"$WORK/cc1-$1.version"
+        echo "$f"
+        return 0
+    fi
+    conf=$TOP/build/apt/$1/apt.conf
+    dir=$WORK/cc1-$1
+    pkgs= next=cpp
+    # cpp leads to cpp-N (and, in trixie, to cpp-N-<triplet>)
+    while [ -n "$next" ]; do
+        pkgs="$pkgs $next"
+        next=$(apt-cache -c "$conf" depends $next 2>/dev/null |
+            awk '$1 == "Depends:" && $2 ~ /^cpp-/ { print $2 }' | sort -u)
+    done
+    libs=$(apt-cache -c "$conf" depends $pkgs 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^lib/ && $2 != "libc6" { print $2 }' |
+        sort -u)
+    mkdir -p "$dir/debs"
+    (cd "$dir/debs" && apt-get -q -c "$conf" download $pkgs $libs) \
+        >"$dir/apt.log" 2>&1 || return 0
+    for d in "$dir"/debs/*.deb; do
+        dpkg-deb -x "$d" "$dir/root"
+    done
+    dpkg-deb -W --showformat '${Package} ${Version}\n' "$dir"/debs/cpp-*.deb |
+        tail -n 1 >"$WORK/cc1-$1.version"
+    f=$(find "$dir/root" -name cc1 -type f | head -n 1)
+    [ -z "$f" ] || echo "$f" "$(find "$dir/root" -name 'lib*.so.*' \
+        ! -path '*/share/*' -exec dirname {} + | sort -u | tr '\n' ':')"
+}
+
 # root GUEST: where GUEST's programs are: its sysroot, or the host's
 # own (empty) for the x86_64 guest
 root() {
@@ -78,10 +116,28 @@ emulated() {
     perl-words) cmd="$sys/usr/bin/perl $WORK/words.pl" ;;
     dash-loop) cmd="$sys/bin/dash -c 'i=0; while [ \$i -lt 300000 ]; do i=\$((i + 1)); done'" ;;
     xz-6) cmd="$sys/usr/bin/xz -6 -T1 -c $WORK/numbers" ;;
+    cc1-O2) set -- "$1" "$2" "$3" $(cat "$WORK/cc1-$2.cmd")
+        cmd="${5:+-E LD_LIBRARY_PATH=$5 }$4 -quiet -O2 $WORK/deflate.i -o /dev/null" ;;
     esac
     echo "$1${sys:+ -L $sys} $cmd"
 }
 JOBS="python-calls compileall perl-words dash-loop xz-6"
+
+# gcc -O2 -c's compiler proper on zlib's deflate.c, preprocessed once
+# by the host's gcc (the same input for every guest), where each guest's
+# cc1 can be had.
+CC1_GUESTS=
+if gcc -E -I build/examples/zlib-src build/examples/zlib-src/deflate.c \
+        -o "$WORK/deflate.i" 2>/dev/null; then
+    for g in $GUESTS; do
+        cc1 "$g" >"$WORK/cc1-$g.cmd"
+        if [ -s "$WORK/cc1-$g.cmd" ]; then
+            CC1_GUESTS="$CC1_GUESTS $g"
+        else
+            echo "bench: no cc1 for $g: left out" >&2
+        fi
+    done
+fi
 
 # The tree compileall compiles: the guest's own email, logging and
 # urllib packages (in python3-minimal).
@@ -103,7 +159,9 @@ seconds() {
 echo "bench: emulated programs, QEMU as released and with the series, $BR_RUNS rounds" >&2
 for r in $(seq "$BR_RUNS"); do
     for g in $GUESTS; do
-        for j in $JOBS; do
+        jobs=$JOBS
+        case " $CC1_GUESTS " in *" $g "*) jobs="$jobs cc1-O2" ;; esac
+        for j in $jobs; do
             before=$(seconds "$PRISTINE/qemu-$g" "$g" "$j")
             after=$(seconds "$QEMU_BUILD/qemu-$g" "$g" "$j")
             put "$g-$j-released" "$before"
@@ -146,7 +204,8 @@ echo
 echo "| guest | job | released | series | released / series |"
 echo "|---|---|---|---|---|"
 for g in $GUESTS; do
-    for j in $JOBS; do
+    for j in $JOBS cc1-O2; do
+        [ -e "$RAW/$g-$j-released" ] || continue
         echo "| $g | $j | $(med "$g-$j-released" %.2f) | $(med "$g-$j-series" %.2f) | $(med "$g-$j-speedup" %.2f) |"
     done
 done
@@ -154,8 +213,10 @@ echo
 echo "Jobs: python-calls, a method-call loop of 2M calls; compileall,"
 echo "\`python3 -m compileall -f\` of a copy of the guest's email, logging and"
 echo "urllib packages; perl-words, a regex and hash script; dash-loop, 300000"
-echo "iterations of a shell loop; xz-6, \`xz -6 -T1\` of \`seq 1 1500000\`."
-echo "Left out: \`gcc -O2 -c\` (Debian's cc1 is not in the sysroot)."
+echo "iterations of a shell loop; xz-6, \`xz -6 -T1\` of \`seq 1 1500000\`;"
+echo "cc1-O2, what \`gcc -O2 -c\` runs: Debian's cc1 for the guest (its cpp"
+echo "package, x86_64: the host's) on zlib's deflate.c, preprocessed by the host."
+echo "cc1: $(for g in $CC1_GUESTS; do printf '%s %s; ' "$g" "$(cat "$WORK/cc1-$g.version")"; done)"
 if ls "$RAW"/*-lookup-series >/dev/null 2>&1; then
     echo
     echo "Share of lookup work in a perf profile of python-calls (%): the"
