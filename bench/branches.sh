@@ -216,7 +216,7 @@ echo "urllib packages; perl-words, a regex and hash script; dash-loop, 300000"
 echo "iterations of a shell loop; xz-6, \`xz -6 -T1\` of \`seq 1 1500000\`;"
 echo "cc1-O2, what \`gcc -O2 -c\` runs: Debian's cc1 for the guest (its cpp"
 echo "package, x86_64: the host's) on zlib's deflate.c, preprocessed by the host."
-echo "cc1: $(for g in $CC1_GUESTS; do printf '%s %s; ' "$g" "$(cat "$WORK/cc1-$g.version")"; done)"
+echo "cc1: $(for g in $CC1_GUESTS; do printf '%s %s; ' "$g" "$(cat "$WORK/cc1-$g.version")"; done | sed 's/; $/./')"
 if ls "$RAW"/*-lookup-series >/dev/null 2>&1; then
     echo
     echo "Share of lookup work in a perf profile of python-calls (%): the"

@@ -542,7 +542,7 @@ int dlcall_host_signal(int signo, siginfo_t *info, void *context)
     q = c->req;
     pc = (void *)context_pc(uc);
     if (pc == resume_page && c->resume_at) {
-        /* Back from the function interrupted below: park here. */
+        /* Back from the libc function sent here (the last case). */
         set_context_pc(uc, c->resume_at);
         c->resume_at = 0;
         q->state = THUNK_INTERRUPTED;
