@@ -66,7 +66,8 @@ seq 1 1500000 >"$WORK/numbers"
 # cc1 GUEST: Debian's cc1 for GUEST, the compiler proper of gcc -O2 -c
 # (the guest's cpp package and the libraries it depends on, unpacked
 # into $WORK/cc1-GUEST; the sysroot has the C library), followed by the
-# library path it needs; the host's own for x86_64.  Nothing if the archive cannot give it.
+# library path it needs; the host's own for x86_64.  Nothing if the
+# archive cannot give it.
 cc1() {
     if [ "$1" = x86_64 ]; then
         f=$(ls /usr/lib/gcc/x86_64-linux-gnu/*/cc1 2>/dev/null | tail -n 1)
