@@ -8,6 +8,12 @@
  * on them, and every answer must be right, in the loop and in the
  * signal handler.
  *
+ * The filter also answers NOTED_NR, a number below 1024 that no guest
+ * has, but only when its first argument is 1.  QEMU notes, per number
+ * below 1024, whether the filters passed a call on, and the translated
+ * code sends such numbers the usual way at once; that way must still
+ * offer them to the filters, which may answer them now.
+ *
  * With FIXED_CALLS_ONLY=1 in the environment, the test makes FIXED_CALLS
  * calls and stops: check-syscall-filter-loop.sh then checks that
  * -strace or the syscall plugin's callbacks saw each of them, and
@@ -27,6 +33,9 @@
 #define FILTER_NR 4056          /* as in the plugins */
 #define FILTER_ANSWER 4057      /* from syscall-filter.c */
 #define FILTER_OP 7             /* an a1 the syscall plugin passes on */
+#define NOTED_NR 1000           /* from syscall-filter.c */
+#define NOTED_ANSWER 1001
+#define NOTED_ROUNDS 1000
 
 #define FIXED_CALLS 100
 #define SIGNALS 100
@@ -58,6 +67,31 @@ static void filtered_call(void)
         wrong_answers++;
     }
     calls++;
+}
+
+/*
+ * NOTED_NR passed on and answered in turn, and answered several times
+ * in a row, so that each call meets the other outcome noted or its own.
+ */
+static void noted_calls(void)
+{
+    long i, passed_on = 0, answered = 0;
+
+    for (i = 0; i < NOTED_ROUNDS; i++) {
+        int answer = i % 4 != 0;
+
+        errno = 0;
+        if (answer) {
+            answered += syscall(NOTED_NR, 1, i, 0, 0, 0, 0) == NOTED_ANSWER;
+        } else {
+            passed_on += syscall(NOTED_NR, 2, i, 0, 0, 0, 0) == -1 &&
+                         errno == ENOSYS;
+        }
+    }
+    check(answered == NOTED_ROUNDS - NOTED_ROUNDS / 4,
+          "a number the filter passed on before is answered");
+    check(passed_on == NOTED_ROUNDS / 4,
+          "a number the filter answered before is passed on");
 }
 
 static void on_alarm(int sig)
@@ -144,6 +178,7 @@ int main(void)
 {
     int i;
 
+    noted_calls();
     for (i = 0; i < FIXED_CALLS; i++) {
         filtered_call();
     }
