@@ -6,6 +6,8 @@
  *   invoke   dlcall INVOKE_PROC of bench_nop() in the host LIBRARY
  *   enosys   a system call no one implements (dlcall's default number)
  *   getppid  the getppid system call
+ *   filtered the made-up call that QEMU's test filter plugins answer
+ *            (tests/tcg/plugins/syscall-filter*.c: 4056, first argument 7)
  *   call     a plain function call through a pointer
  * and dlcall's management operations:
  *   attribute  GET_HOST_ATTRIBUTE("emu"), the key in .rodata
@@ -77,6 +79,10 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "getppid")) {
         for (long i = 0; i < count; i++) {
             dlcall_syscall(SYS_getppid, 0, 0, 0, 0);
+        }
+    } else if (!strcmp(mode, "filtered")) {
+        for (long i = 0; i < count; i++) {
+            dlcall_syscall(4056, 7, 0, 0, 0);
         }
     } else if (!strcmp(mode, "call")) {
         for (long i = 0; i < count; i++) {

@@ -40,11 +40,15 @@ build() {
 
 # The call-cost runs (bench/callcost.c) and the builds each runs on.
 # getppid-dlcall is getppid with dlcall loaded, a filter that passes
-# it on; invoke is an INVOKE_PROC of an empty host function.
-MODES="invoke enosys getppid getppid-dlcall"
+# it on; invoke is an INVOKE_PROC of an empty host function; filter is
+# a call that QEMU's test filter plugin (syscall-filter.c) answers, and
+# filter-quick the same answered by a filter registered as never
+# blocking (syscall-filter-quick.c, which only the whole series has).
+MODES="invoke enosys getppid getppid-dlcall filter filter-quick"
 builds_of() {
     case $1 in
     enosys | getppid) echo p n f ;;
+    filter-quick) echo f ;;
     *) echo n f ;;
     esac
 }
@@ -54,6 +58,8 @@ describe() {
     enosys) echo "unknown system call (ENOSYS)" ;;
     getppid) echo "getppid" ;;
     getppid-dlcall) echo "getppid, dlcall loaded" ;;
+    filter) echo "a test filter's answer" ;;
+    filter-quick) echo "the same, filter never blocks" ;;
     esac
 }
 
@@ -61,6 +67,7 @@ describe() {
 call() {
     q=$(build "$1")/qemu-$2
     p=$(build "$1")/contrib/plugins/libdlcall.so
+    t=$(build "$1")/tests/tcg/plugins
     c=$OUT/callcost-$2
     m=$3
     n=$4
@@ -69,6 +76,9 @@ call() {
     enosys | getppid) "$@" "$q" "$c" "$m" "$n" ;;
     getppid-dlcall) "$@" "$q" -plugin "$p" "$c" getppid "$n" ;;
     invoke) "$@" "$q" -plugin "$p" "$c" invoke "$n" "$NOP" ;;
+    filter) "$@" "$q" -plugin "$t/libsyscall-filter.so" "$c" filtered "$n" ;;
+    filter-quick) "$@" "$q" -plugin "$t/libsyscall-filter-quick.so" "$c" \
+        filtered "$n" ;;
     esac
 }
 
@@ -147,6 +157,7 @@ for _ in $(seq "$RUNS"); do
                 "$(ratio "$(last "ns-$g-$b-invoke")" "$(last "ns-$g-$b-enosys")")"
         done
         for m in $MODES; do
+            [ -f "$RAW/ns-$g-n-$m" ] || continue
             put "ns-$g-f-per-n-$m" \
                 "$(ratio "$(last "ns-$g-f-$m")" "$(last "ns-$g-n-$m")")"
         done
@@ -200,6 +211,14 @@ insns() {
 cell() {
     if [ -f "$RAW/insns-$1" ]; then insns "$1"; else echo "-"; fi
 }
+# fn A B: the ratio of two figures of cell(), or "-"
+fn() {
+    if [ "$1" = - ] || [ "$2" = - ]; then echo -; else ratio "$1" "$2"; fi
+}
+# midcell NAME: mid() of a raw figure, or "-"
+midcell() {
+    if [ -f "$RAW/$1" ]; then mid "$1"; else echo "-"; fi
+}
 echo
 echo "## Filtered system calls answered in translated code"
 echo
@@ -215,7 +234,7 @@ echo "| guest | call | QEMU as released | without fast path | whole series | who
 echo "|---|---|---|---|---|---|"
 for g in $GUESTS; do
     for m in $MODES; do
-        echo "| $g | $(describe "$m") | $(cell "$g-p-$m") | $(insns "$g-n-$m") | $(insns "$g-f-$m") | $(ratio "$(insns "$g-f-$m")" "$(insns "$g-n-$m")") |"
+        echo "| $g | $(describe "$m") | $(cell "$g-p-$m") | $(cell "$g-n-$m") | $(insns "$g-f-$m") | $(fn "$(insns "$g-f-$m")" "$(cell "$g-n-$m")") |"
     done
 done
 echo
@@ -229,6 +248,15 @@ for g in $GUESTS; do
     echo "| $g | $(ratio "$(insns "$g-n-invoke")" "$(insns "$g-n-enosys")") | $(ratio "$(insns "$g-f-invoke")" "$(insns "$g-f-enosys")") | $(ratio "$(insns "$g-f-getppid")" "$(insns "$g-n-getppid")") | $(ratio "$(insns "$g-f-getppid-dlcall")" "$(insns "$g-n-getppid-dlcall")") |"
 done
 echo
+echo "A filter registered as never blocking is answered without the vCPU"
+echo "pause (whole series):"
+echo
+echo "| guest | test filter / ENOSYS | never blocking / ENOSYS | never blocking / test filter |"
+echo "|---|---|---|---|"
+for g in $GUESTS; do
+    echo "| $g | $(ratio "$(insns "$g-f-filter")" "$(insns "$g-f-enosys")") | $(ratio "$(insns "$g-f-filter-quick")" "$(insns "$g-f-enosys")") | $(ratio "$(insns "$g-f-filter-quick")" "$(insns "$g-f-filter")") |"
+done
+echo
 echo "### Time per call (ns)"
 echo
 echo "Medians of $RUNS rounds of $COUNT calls; the ratios are medians of"
@@ -238,9 +266,7 @@ echo "| guest | call | QEMU as released | without fast path | whole series | who
 echo "|---|---|---|---|---|---|"
 for g in $GUESTS; do
     for m in $MODES; do
-        p=-
-        [ -f "$RAW/ns-$g-p-$m" ] && p=$(mid "ns-$g-p-$m")
-        echo "| $g | $(describe "$m") | $p | $(mid "ns-$g-n-$m") | $(mid "ns-$g-f-$m") | $(mid "ns-$g-f-per-n-$m") |"
+        echo "| $g | $(describe "$m") | $(midcell "ns-$g-p-$m") | $(midcell "ns-$g-n-$m") | $(mid "ns-$g-f-$m") | $(midcell "ns-$g-f-per-n-$m") |"
     done
 done
 echo
